@@ -1,0 +1,16 @@
+//! Deterministic `model.tar.gz` writing (and, later, safe reading).
+//!
+//! The layout rules are in `formats/archive.md`: members sorted by name,
+//! regular files only, mode 0644, uid/gid 0, empty owner names, one fixed
+//! mtime (`SOURCE_DATE_EPOCH` or [`DEFAULT_MTIME`]), GNU headers without pax
+//! records, gzip header without time or name.
+
+mod names;
+pub mod pgzip;
+mod writer;
+
+pub use names::{MAX_COMPONENT_BYTES, validate_member_name, validate_member_set};
+pub use writer::{
+    ArchiveRecord, DEFAULT_LEVEL, DEFAULT_MTIME, MEMBER_MODE, Member, MemberRecord, PackOptions,
+    ProgressFn, StagedArchive, source_date_epoch, stage_archive,
+};

@@ -1,0 +1,365 @@
+//! The deterministic, streaming `model.tar.gz` writer.
+//!
+//! One pass over each input: file bytes → member SHA-256 → tar framing →
+//! tar SHA-256 → parallel gzip → archive SHA-256 → temporary file. Nothing is
+//! read twice and memory does not grow with the input size.
+
+use super::names::validate_member_set;
+use super::pgzip::{BLOCK_SIZE, ParGzWriter};
+use crate::error::{Error, Result};
+use crate::hash::HashingWriter;
+use crate::output::StagedFile;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Entry mtime used when `SOURCE_DATE_EPOCH` is not set: 1980-01-01T00:00:00Z.
+/// Not 0, because some tools treat a zero timestamp as "missing".
+pub const DEFAULT_MTIME: u64 = 315_532_800;
+/// Permission bits of every member.
+pub const MEMBER_MODE: u32 = 0o644;
+/// Default gzip level.
+pub const DEFAULT_LEVEL: u32 = 6;
+
+/// One file to store: where to read it and what to call it in the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The file to read.
+    pub source: PathBuf,
+    /// Its name in the archive (relative, `/`-separated).
+    pub name: String,
+}
+
+impl Member {
+    /// A member read from `source`, stored as `name`.
+    pub fn new(source: impl Into<PathBuf>, name: impl Into<String>) -> Self {
+        Member {
+            source: source.into(),
+            name: name.into(),
+        }
+    }
+}
+
+/// Called with the number of input bytes consumed so far.
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// How to write an archive.
+#[derive(Clone)]
+pub struct PackOptions {
+    /// mtime of every entry, in seconds since the epoch.
+    pub mtime: u64,
+    /// gzip level 0-9.
+    pub level: u32,
+    /// Compression threads (0 = one per CPU).
+    pub threads: usize,
+    /// Store the bytes a symlinked input points to instead of refusing it.
+    pub follow_symlinks: bool,
+    /// Replace existing outputs.
+    pub overwrite: bool,
+    /// Set to true (e.g. from a signal handler) to stop; the run then fails
+    /// with [`Error::Interrupted`] and leaves nothing behind.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Progress callback.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for PackOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackOptions")
+            .field("mtime", &self.mtime)
+            .field("level", &self.level)
+            .field("threads", &self.threads)
+            .field("follow_symlinks", &self.follow_symlinks)
+            .field("overwrite", &self.overwrite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            mtime: DEFAULT_MTIME,
+            level: DEFAULT_LEVEL,
+            threads: 0,
+            follow_symlinks: false,
+            overwrite: false,
+            cancel: None,
+            progress: None,
+        }
+    }
+}
+
+/// Reads `SOURCE_DATE_EPOCH`: `Ok(None)` when unset or empty, an error when it
+/// is not a non-negative integer.
+pub fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| Error::Usage {
+            message: format!(
+                "SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got {v:?}"
+            ),
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+impl PackOptions {
+    /// Defaults, with the entry mtime taken from `SOURCE_DATE_EPOCH` when set.
+    pub fn from_env() -> Result<Self> {
+        let mut o = PackOptions::default();
+        if let Some(t) = source_date_epoch()? {
+            o.mtime = t;
+        }
+        Ok(o)
+    }
+
+    fn effective_threads(&self) -> usize {
+        if self.threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// What was stored for one member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberRecord {
+    /// Name in the archive.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits, as an octal string like `"0644"`.
+    pub mode: String,
+    /// SHA-256 of the member's bytes.
+    pub sha256: String,
+}
+
+/// Digests and sizes of a written archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchiveRecord {
+    /// Members in archive order.
+    pub members: Vec<MemberRecord>,
+    /// SHA-256 of the uncompressed tar stream (the content identity).
+    pub tar_sha256: String,
+    /// Size of the uncompressed tar stream.
+    pub tar_size: u64,
+    /// SHA-256 of the `.tar.gz` file (the transport identity).
+    pub sha256: String,
+    /// Size of the `.tar.gz` file.
+    pub size: u64,
+    /// gzip level used.
+    pub level: u32,
+    /// Uncompressed bytes per independently deflated block.
+    pub block_size: usize,
+    /// Entry mtime used.
+    pub mtime: u64,
+}
+
+/// An archive written to a temporary file, ready to be renamed into place.
+#[derive(Debug)]
+pub struct StagedArchive {
+    /// Digests and sizes.
+    pub record: ArchiveRecord,
+    /// The temporary file.
+    pub file: StagedFile,
+}
+
+/// Opens an input, refusing anything but a regular file (and symlinks unless allowed).
+fn open_input(path: &Path, follow_symlinks: bool) -> Result<(File, u64)> {
+    let lmeta = std::fs::symlink_metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if lmeta.file_type().is_symlink() && !follow_symlinks {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: "is a symbolic link; archives hold regular files only".into(),
+            hint: Some(
+                "pass --follow-symlinks to store the bytes of the file it points to".into(),
+            ),
+        });
+    }
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "is a directory"
+        } else {
+            "is not a regular file (device, FIFO or socket)"
+        };
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: format!("{what}; archives hold regular files only"),
+            hint: Some("pass the model file itself".into()),
+        });
+    }
+    // Refuse a swap between the check above and the open (a race that would
+    // smuggle a symlink past the check).
+    if !lmeta.file_type().is_symlink()
+        && (lmeta.dev() != meta.dev() || lmeta.ino() != meta.ino())
+    {
+        return Err(Error::InputChanged {
+            path: path.to_path_buf(),
+            expected: lmeta.len(),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads exactly `size` bytes from a member's file, hashing them, honouring
+/// cancellation and reporting progress. Errors are kept aside so they can be
+/// told apart from write errors once the tar builder gives up.
+struct MemberReader<'a> {
+    file: File,
+    path: &'a Path,
+    remaining: u64,
+    expected: u64,
+    hasher: Sha256,
+    failure: Option<Error>,
+    cancel: Option<&'a AtomicBool>,
+    progress: Option<&'a ProgressFn>,
+    consumed: &'a mut u64,
+}
+
+impl Read for MemberReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            self.failure = Some(Error::Interrupted);
+            return Err(io::Error::other("interrupted"));
+        }
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = match self.file.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                self.failure = Some(Error::io("read", self.path, e));
+                return Err(io::Error::new(kind, "input read failed"));
+            }
+        };
+        if n == 0 {
+            self.failure = Some(Error::InputChanged {
+                path: self.path.to_path_buf(),
+                expected: self.expected,
+            });
+            return Err(io::Error::other("input shrank"));
+        }
+        self.hasher.update(&buf[..n]);
+        self.remaining -= n as u64;
+        *self.consumed += n as u64;
+        if let Some(p) = self.progress {
+            p(*self.consumed);
+        }
+        Ok(n)
+    }
+}
+
+type Sink = HashingWriter<ParGzWriter<HashingWriter<BufWriter<File>>>>;
+
+/// Writes `members` (sorted by name) as a deterministic `.tar.gz` into a
+/// temporary file beside `dest`. Call [`StagedArchive`]'s `file.commit()` to
+/// publish it; dropping it removes the temporary file.
+pub fn stage_archive(members: &[Member], dest: &Path, opts: &PackOptions) -> Result<StagedArchive> {
+    validate_member_set(members.iter().map(|m| m.name.as_str()))?;
+    let mut sorted: Vec<&Member> = members.iter().collect();
+    sorted.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+
+    // Open every input first, so a missing or refused input fails before any output exists.
+    let mut opened = Vec::with_capacity(sorted.len());
+    for m in &sorted {
+        let (file, size) = open_input(&m.source, opts.follow_symlinks)?;
+        opened.push((*m, file, size));
+    }
+
+    let staged = StagedFile::new(dest)?;
+    let temp_path = staged.temp_path().to_path_buf();
+    let write_err = |e: io::Error| Error::io("write", dest, e);
+    let level = opts.level.min(9);
+    let gz = ParGzWriter::new(
+        HashingWriter::new(BufWriter::with_capacity(1 << 20, staged.file()?)),
+        level,
+        opts.effective_threads(),
+    )
+    .map_err(write_err)?;
+    let mut builder = tar::Builder::new(HashingWriter::new(gz));
+    builder.mode(tar::HeaderMode::Deterministic);
+
+    let mut records = Vec::with_capacity(opened.len());
+    let mut consumed = 0u64;
+    for (m, file, size) in opened {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(MEMBER_MODE);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(opts.mtime);
+        let mut reader = MemberReader {
+            file,
+            path: &m.source,
+            remaining: size,
+            expected: size,
+            hasher: Sha256::new(),
+            failure: None,
+            cancel: opts.cancel.as_deref(),
+            progress: opts.progress.as_ref(),
+            consumed: &mut consumed,
+        };
+        let appended = builder.append_data(&mut header, &m.name, &mut reader);
+        if let Some(f) = reader.failure.take() {
+            return Err(f);
+        }
+        appended.map_err(|e| Error::io("write", &temp_path, e))?;
+        // The file must end exactly where its size said it would.
+        let mut probe = [0u8; 1];
+        match reader.file.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => {
+                return Err(Error::InputChanged {
+                    path: m.source.clone(),
+                    expected: size,
+                });
+            }
+            Err(e) => return Err(Error::io("read", &m.source, e)),
+        }
+        records.push(MemberRecord {
+            name: m.name.clone(),
+            size,
+            mode: format!("{MEMBER_MODE:04o}"),
+            sha256: hex::encode(reader.hasher.finalize()),
+        });
+    }
+    if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(Error::Interrupted);
+    }
+
+    let sink: Sink = builder.into_inner().map_err(write_err)?;
+    let (gz, tar_sha256, tar_size) = sink.finish();
+    let hashed_file = gz.finish().map_err(write_err)?;
+    let (buffered, sha256, size) = hashed_file.finish();
+    buffered
+        .into_inner()
+        .map_err(|e| Error::io("write", dest, e.into_error()))?;
+
+    Ok(StagedArchive {
+        record: ArchiveRecord {
+            members: records,
+            tar_sha256,
+            tar_size,
+            sha256,
+            size,
+            level,
+            block_size: BLOCK_SIZE,
+            mtime: opts.mtime,
+        },
+        file: staged,
+    })
+}

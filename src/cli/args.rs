@@ -1,0 +1,87 @@
+//! Command-line definitions (clap derive).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Validate XGBoost and fastText models and pack them for Amazon SageMaker.
+///
+/// sm-pack reads the model, checks it deeply, and writes a deterministic
+/// model.tar.gz in the layout the SageMaker built-in XGBoost or BlazingText
+/// container loads, with model.tar.gz.manifest.json and SHA256SUMS beside it.
+///
+/// Exit codes: 0 success; 1 the model or archive failed validation;
+/// 2 usage, I/O or network error; 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "sm-pack", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print a machine-readable JSON report on stdout (schema sm-pack.report/v1).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (every finding, including info).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// When to use colour (NO_COLOR in the environment means never, unless "always").
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+}
+
+/// Colour setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate an XGBoost model and pack it as xgboost-model in model.tar.gz.
+    #[command(after_help = "Example:\n  sm-pack xgboost model.json -o model.tar.gz")]
+    Xgboost(PackArgs),
+    /// Validate a fastText model (.bin/.ftz) and pack it as model.bin for BlazingText.
+    #[command(
+        visible_alias = "blazingtext",
+        after_help = "Example:\n  sm-pack fasttext langid.bin -o model.tar.gz"
+    )]
+    Fasttext(PackArgs),
+}
+
+/// Options of the packing commands.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Archive to write; model.tar.gz.manifest.json and SHA256SUMS go beside it.
+    #[arg(short, long, default_value = "model.tar.gz")]
+    pub output: PathBuf,
+    /// Overwrite the archive and its sidecars if they exist.
+    #[arg(long)]
+    pub force: bool,
+    /// SageMaker container tag to target (e.g. 1.7-1).
+    #[arg(long, value_name = "TAG")]
+    pub container: Option<String>,
+    /// gzip level, 0 (store) to 9 (smallest).
+    #[arg(long, default_value_t = sm_pack::archive::DEFAULT_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: u32,
+    /// Compression threads (0 = one per CPU). The output is the same for any value.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Store the bytes of a symlinked model instead of refusing it.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+}

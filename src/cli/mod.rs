@@ -1,0 +1,136 @@
+//! The command-line front end: parse, call the library, render, exit code.
+
+pub mod args;
+mod render;
+pub mod style;
+
+use anyhow::Result;
+use args::{Cli, Command, PackArgs};
+use serde_json::json;
+use sm_pack::pack::{Family, PackJob, PackOutcome, pack};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use style::Style;
+
+/// Report schema identifier for `--json` output.
+pub const REPORT_SCHEMA: &str = "sm-pack.report/v1";
+
+/// Exit code for an interrupted run (128 + SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Context shared by commands.
+pub struct Ctx {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub style: Style,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Runs the parsed command line and returns the exit code.
+pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
+    let ctx = Ctx {
+        json: cli.global.json,
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
+        style: Style::detect(cli.global.color),
+        cancel,
+    };
+    let (name, result) = match &cli.command {
+        Command::Xgboost(a) => ("xgboost", run_pack(&ctx, Family::Xgboost, a)),
+        Command::Fasttext(a) => ("fasttext", run_pack(&ctx, Family::Blazingtext, a)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => report_error(&ctx, name, &err),
+    }
+}
+
+fn error_code(err: &anyhow::Error) -> i32 {
+    match err.downcast_ref::<sm_pack::Error>() {
+        Some(sm_pack::Error::Interrupted) => EXIT_INTERRUPTED,
+        Some(e) => e.exit_code(),
+        None => 2,
+    }
+}
+
+/// Prints an error (and a JSON report when asked) and returns its exit code.
+fn report_error(ctx: &Ctx, command: &str, err: &anyhow::Error) -> i32 {
+    let code = error_code(err);
+    let lib = err.downcast_ref::<sm_pack::Error>();
+    let hint = lib.and_then(|e| e.hint());
+    let message = format!("{err:#}");
+    if ctx.json {
+        let report = json!({
+            "schema": REPORT_SCHEMA,
+            "command": command,
+            "ok": false,
+            "exit_code": code,
+            "error": {
+                "message": message,
+                "hint": hint,
+                "validation_failure": lib.is_some_and(|e| e.is_validation_failure()),
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+    eprintln!("{} {message}", style::paint(ctx.style.err, style::RED, "error:"));
+    if let Some(h) = hint {
+        eprintln!("  {} {h}", style::paint(ctx.style.err, style::DIM, "hint:"));
+    }
+    code
+}
+
+fn progress_bar(ctx: &Ctx, total: u64) -> Option<indicatif::ProgressBar> {
+    // Only worth drawing for inputs that take a noticeable time.
+    if ctx.quiet || ctx.json || !std::io::stderr().is_terminal() || total < (64 << 20) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} packing [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
+    let mut job = PackJob::new(family, &a.model, &a.output)?;
+    job.container = a.container.clone();
+    job.options.level = a.level;
+    job.options.threads = a.threads;
+    job.options.follow_symlinks = a.follow_symlinks;
+    job.options.overwrite = a.force;
+    job.options.cancel = Some(ctx.cancel.clone());
+    let total = std::fs::metadata(&a.model).map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(ctx, total);
+    if let Some(b) = &bar {
+        let b = b.clone();
+        job.options.progress = Some(Arc::new(move |n| b.set_position(n)));
+    }
+    let outcome = pack(&job);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let outcome: PackOutcome = outcome?;
+    let code = if outcome.packed { 0 } else { 1 };
+    if ctx.json {
+        let report = json!({
+            "schema": REPORT_SCHEMA,
+            "command": family.as_str(),
+            "ok": outcome.packed,
+            "exit_code": code,
+            "family": family,
+            "input": a.model,
+            "outcome": outcome,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        render::pack_report(ctx, family, &a.model, &outcome);
+    }
+    Ok(code)
+}

@@ -1,0 +1,86 @@
+//! Human-readable reports.
+
+use super::Ctx;
+use super::style::{self, paint};
+use sm_pack::pack::{Family, PackOutcome};
+use sm_pack::report::{Finding, Severity};
+use std::path::Path;
+
+pub fn finding_line(ctx: &Ctx, f: &Finding) -> String {
+    let (code, label) = match f.severity {
+        Severity::Error => (style::RED, "error"),
+        Severity::Warning => (style::YELLOW, "warning"),
+        Severity::Info => (style::DIM, "info"),
+    };
+    let mut s = format!(
+        "  {} {} {}",
+        paint(ctx.style.out, code, label),
+        paint(ctx.style.out, style::DIM, &format!("[{}]", f.code)),
+        f.message
+    );
+    if let Some(loc) = &f.location {
+        s.push_str(&format!(" (at {loc})"));
+    }
+    if let Some(h) = &f.hint {
+        s.push_str(&format!("\n      {} {h}", paint(ctx.style.out, style::DIM, "fix:")));
+    }
+    s
+}
+
+pub fn findings(ctx: &Ctx, list: &[Finding]) {
+    for f in list {
+        if f.severity == Severity::Info && !ctx.verbose {
+            continue;
+        }
+        if ctx.quiet && f.severity != Severity::Error {
+            continue;
+        }
+        println!("{}", finding_line(ctx, f));
+    }
+}
+
+pub fn pack_report(ctx: &Ctx, family: Family, model: &Path, outcome: &PackOutcome) {
+    let (Some(manifest), Some(files)) = (&outcome.manifest, &outcome.files) else {
+        println!(
+            "{} {} was not packed: validation found errors",
+            paint(ctx.style.out, style::RED, "refused:"),
+            model.display()
+        );
+        findings(ctx, &outcome.findings);
+        return;
+    };
+    if ctx.quiet {
+        findings(ctx, &outcome.findings);
+        return;
+    }
+    println!(
+        "{} {} model {} -> {}",
+        paint(ctx.style.out, style::GREEN, "packed"),
+        family.as_str(),
+        model.display(),
+        files.archive.display()
+    );
+    findings(ctx, &outcome.findings);
+    println!(
+        "  archive   {}  {} bytes  sha256 {}",
+        files.archive.display(),
+        manifest.archive.size,
+        manifest.archive.sha256
+    );
+    for m in &manifest.members {
+        println!(
+            "  member    {}  {} bytes  mode {}  sha256 {}",
+            m.name, m.size, m.mode, m.sha256
+        );
+    }
+    println!("  manifest  {}", files.manifest.display());
+    println!(
+        "  checksums {}  (check with: sha256sum -c {})",
+        files.sha256sums.display(),
+        files
+            .sha256sums
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+}

@@ -1,0 +1,132 @@
+//! The library's error type.
+//!
+//! Errors are for conditions that stop an operation: the file cannot be read,
+//! the output cannot be written, the input is not a model at all. Problems a
+//! check can report and continue past are [`crate::report::Finding`]s.
+
+use crate::report::Finding;
+use std::io;
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop an sm-pack operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O call failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("open", "read", "write", "rename", ...).
+        op: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// An input file is unusable as given (a symlink, a directory, ...).
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The input concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+
+    /// The output exists and overwriting was not allowed.
+    #[error("{} already exists", path.display())]
+    OutputExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+
+    /// A name cannot be stored in a SageMaker model archive.
+    #[error("invalid archive member name {name:?}: {reason}")]
+    InvalidMemberName {
+        /// The rejected name.
+        name: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+
+    /// The input is not a model of the expected kind at all.
+    #[error("not {expected}: {what}")]
+    UnrecognizedFormat {
+        /// What was expected, e.g. "an XGBoost model".
+        expected: &'static str,
+        /// What the bytes look like instead.
+        what: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+
+    /// The input is a model of the expected kind but cannot be read: truncated,
+    /// corrupt, or beyond a documented resource limit.
+    #[error("invalid {format} model: {finding}")]
+    InvalidModel {
+        /// The encoding being read, e.g. "XGBoost UBJSON".
+        format: String,
+        /// The precise problem, with its location.
+        finding: Box<Finding>,
+    },
+
+    /// The input changed size while it was being read.
+    #[error("{} changed while it was being read (expected {expected} bytes)", path.display())]
+    InputChanged {
+        /// The input concerned.
+        path: PathBuf,
+        /// The size it had when it was opened.
+        expected: u64,
+    },
+
+    /// The operation was cancelled (Ctrl-C, SIGTERM); nothing was left behind.
+    #[error("interrupted; no output was written")]
+    Interrupted,
+
+    /// A request the library cannot satisfy as asked (bad option combination, unknown tag, ...).
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when the error means "the input failed validation" (exit code 1)
+    /// rather than a usage, I/O or environment problem (exit code 2).
+    pub fn is_validation_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::UnrecognizedFormat { .. } | Error::InvalidModel { .. }
+        )
+    }
+
+    /// The process exit code this error maps to: 1 validation, 2 everything else.
+    pub fn exit_code(&self) -> i32 {
+        if self.is_validation_failure() { 1 } else { 2 }
+    }
+
+    /// A suggestion for the user, when the error carries one.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Input { hint, .. } | Error::UnrecognizedFormat { hint, .. } => hint.as_deref(),
+            Error::InvalidModel { finding, .. } => finding.hint.as_deref(),
+            Error::OutputExists { .. } => Some("pass --force to overwrite it, or choose another path with -o"),
+            _ => None,
+        }
+    }
+}

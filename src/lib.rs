@@ -1,0 +1,41 @@
+//! # sm-pack
+//!
+//! Validate XGBoost and fastText models and pack them into deterministic
+//! `model.tar.gz` archives in the layout Amazon SageMaker's built-in XGBoost
+//! and BlazingText containers load, with a manifest and `SHA256SUMS` beside
+//! them.
+//!
+//! Packing a model takes a few lines:
+//!
+//! ```
+//! use sm_pack::pack::{pack, Family, PackJob};
+//! # let dir = tempfile::tempdir()?;
+//! # let model = dir.path().join("model.bin");
+//! # std::fs::write(&model, b"\x00\x00\x00\x3f")?;
+//! let out = dir.path().join("model.tar.gz");
+//! let job = PackJob::new(Family::Xgboost, &model, &out)?;
+//! let outcome = pack(&job)?;
+//! if outcome.packed {
+//!     let manifest = outcome.manifest.expect("written when packed");
+//!     println!("{} sha256 {}", out.display(), manifest.archive.sha256);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Lower-level pieces: [`archive::stage_archive`] writes any set of files as
+//! a deterministic archive; [`manifest`] builds the sidecars.
+
+#![deny(missing_docs)]
+
+pub mod archive;
+pub mod error;
+pub mod fasttext;
+pub mod hash;
+pub mod manifest;
+pub mod output;
+pub mod pack;
+pub mod report;
+pub mod xgboost;
+
+pub use error::{Error, Result};
+pub use report::{Finding, Location, Severity};

@@ -1,0 +1,23 @@
+//! The `sm-pack` binary: a thin shell over the `sm_pack` library.
+
+mod cli;
+
+use clap::Parser;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+fn main() {
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let flag = cancel.clone();
+        // A second signal while cleanup runs ends the process at once.
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(cli::EXIT_INTERRUPTED);
+            }
+        });
+    }
+    let parsed = cli::args::Cli::parse();
+    let code = cli::run(parsed, cancel);
+    std::process::exit(code);
+}

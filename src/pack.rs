@@ -1,0 +1,252 @@
+//! The packing pipeline: validate a model, write the archive and its
+//! sidecars atomically.
+
+use crate::archive::{ArchiveRecord, Member, PackOptions, stage_archive};
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, SourceRecord, Target, ValidationRecord, sha256sums};
+use crate::output::{StagedFile, check_destination};
+use crate::report::{Finding, Findings, Severity};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Which SageMaker built-in container family an archive is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Family {
+    /// The XGBoost algorithm container: one root file `xgboost-model`.
+    Xgboost,
+    /// BlazingText hosting of fastText models: one root file `model.bin`.
+    Blazingtext,
+}
+
+impl Family {
+    /// The archive member name the container expects.
+    pub fn member_name(self) -> &'static str {
+        match self {
+            Family::Xgboost => "xgboost-model",
+            Family::Blazingtext => "model.bin",
+        }
+    }
+
+    /// Lower-case name used in manifests and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Xgboost => "xgboost",
+            Family::Blazingtext => "blazingtext",
+        }
+    }
+}
+
+/// What a format reader found out about a model file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Examination {
+    /// Format-specific summary (encoding, shapes, ...), recorded in the manifest.
+    pub summary: Option<serde_json::Value>,
+    /// Everything the checks noticed.
+    pub findings: Vec<Finding>,
+}
+
+/// A request to pack one model.
+#[derive(Debug, Clone)]
+pub struct PackJob {
+    /// Container family.
+    pub family: Family,
+    /// The model file.
+    pub model: PathBuf,
+    /// Where to write the archive; sidecars go beside it.
+    pub output: PathBuf,
+    /// Container tag to judge against, when given.
+    pub container: Option<String>,
+    /// Archive options.
+    pub options: PackOptions,
+}
+
+impl PackJob {
+    /// A job with default options (entry mtime from `SOURCE_DATE_EPOCH` when set).
+    pub fn new(family: Family, model: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Result<Self> {
+        Ok(PackJob {
+            family,
+            model: model.into(),
+            output: output.into(),
+            container: None,
+            options: PackOptions::from_env()?,
+        })
+    }
+}
+
+/// Paths of everything a successful pack wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WrittenFiles {
+    /// The archive.
+    pub archive: PathBuf,
+    /// `<archive>.manifest.json`.
+    pub manifest: PathBuf,
+    /// `SHA256SUMS` beside the archive.
+    pub sha256sums: PathBuf,
+}
+
+/// Result of a pack job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PackOutcome {
+    /// True when the archive was written; false when validation refused the model.
+    pub packed: bool,
+    /// The manifest (also written beside the archive when packed).
+    pub manifest: Option<Manifest>,
+    /// Files written (when packed).
+    pub files: Option<WrittenFiles>,
+    /// Validation findings.
+    pub findings: Vec<Finding>,
+    /// Model summary.
+    pub model: Option<serde_json::Value>,
+}
+
+/// Sidecar paths for an archive path.
+pub fn sidecar_paths(archive: &Path) -> (PathBuf, PathBuf) {
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model.tar.gz".into());
+    let manifest = archive.with_file_name(format!("{name}.manifest.json"));
+    let sums = archive.with_file_name("SHA256SUMS");
+    (manifest, sums)
+}
+
+/// Minimal check used until a family has a full reader: the file must be a
+/// readable, non-empty regular file.
+fn basic_examination(path: &Path) -> Result<Examination> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    let mut findings = Vec::new();
+    if meta.is_file() && meta.len() == 0 {
+        findings.push(
+            Finding::error("input.empty", "the model file is empty (0 bytes)")
+                .with_hint("check that training finished and the file was copied completely"),
+        );
+    }
+    Ok(Examination {
+        summary: None,
+        findings,
+    })
+}
+
+/// Runs the family's validator on a model file.
+pub fn examine(family: Family, path: &Path) -> Result<Examination> {
+    match family {
+        Family::Xgboost => crate::xgboost::examine_file(path),
+        Family::Blazingtext => crate::fasttext::examine_file(path),
+    }
+    .or_else(|e| match e {
+        Error::Usage { .. } => basic_examination(path),
+        other => Err(other),
+    })
+}
+
+fn verdict(findings: &[Finding]) -> &'static str {
+    match findings.max_severity() {
+        Some(Severity::Error) => "fail",
+        Some(Severity::Warning) => "pass-with-warnings",
+        _ => "pass",
+    }
+}
+
+/// Validates the model and, when it has no error findings, writes the
+/// archive, `<archive>.manifest.json` and `SHA256SUMS` atomically.
+///
+/// ```no_run
+/// use sm_pack::pack::{pack, Family, PackJob};
+/// let job = PackJob::new(Family::Xgboost, "model.json", "model.tar.gz")?;
+/// let outcome = pack(&job)?;
+/// assert!(outcome.packed);
+/// # Ok::<(), sm_pack::Error>(())
+/// ```
+pub fn pack(job: &PackJob) -> Result<PackOutcome> {
+    let (manifest_path, sums_path) = sidecar_paths(&job.output);
+    let overwrite = job.options.overwrite;
+    for p in [&job.output, &manifest_path, &sums_path] {
+        check_destination(p, overwrite)?;
+    }
+    // Refuse symlinks before reading anything.
+    if !job.options.follow_symlinks {
+        let m = std::fs::symlink_metadata(&job.model).map_err(|e| Error::io("read", &job.model, e))?;
+        if m.file_type().is_symlink() {
+            return Err(Error::Input {
+                path: job.model.clone(),
+                message: "is a symbolic link; archives hold regular files only".into(),
+                hint: Some("pass --follow-symlinks to store the bytes of the file it points to".into()),
+            });
+        }
+    }
+
+    let exam = examine(job.family, &job.model)?;
+    if exam.findings.has_errors() {
+        return Ok(PackOutcome {
+            packed: false,
+            manifest: None,
+            files: None,
+            findings: exam.findings,
+            model: exam.summary,
+        });
+    }
+
+    let member = Member::new(&job.model, job.family.member_name());
+    let staged = stage_archive(std::slice::from_ref(&member), &job.output, &job.options)?;
+    let record: &ArchiveRecord = &staged.record;
+    let member_rec = record.members.first().cloned();
+    let source = SourceRecord {
+        name: job
+            .model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        size: member_rec.as_ref().map(|m| m.size).unwrap_or(0),
+        sha256: member_rec.map(|m| m.sha256).unwrap_or_default(),
+    };
+    let archive_name = job
+        .output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model.tar.gz".into());
+    let created = crate::archive::source_date_epoch()?;
+    let mut manifest = Manifest::new(
+        Target {
+            family: job.family.as_str().into(),
+            container: job.container.clone(),
+        },
+        source,
+        &archive_name,
+        record,
+        created,
+    );
+    manifest.model = exam.summary.clone();
+    manifest.validation = ValidationRecord {
+        verdict: verdict(&exam.findings).into(),
+        findings: exam.findings.clone(),
+    };
+    let manifest_json = manifest.to_json();
+    let manifest_name = manifest_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let manifest_digest = crate::hash::sha256_hex(manifest_json.as_bytes());
+    let sums = sha256sums(&[
+        (archive_name.as_str(), record.sha256.as_str()),
+        (manifest_name.as_str(), manifest_digest.as_str()),
+    ]);
+    let staged_manifest = StagedFile::with_contents(&manifest_path, manifest_json.as_bytes())?;
+    let staged_sums = StagedFile::with_contents(&sums_path, sums.as_bytes())?;
+
+    let archive = staged.file.commit(overwrite)?;
+    let manifest_written = staged_manifest.commit(overwrite)?;
+    let sums_written = staged_sums.commit(overwrite)?;
+    Ok(PackOutcome {
+        packed: true,
+        model: exam.summary,
+        findings: exam.findings,
+        manifest: Some(manifest),
+        files: Some(WrittenFiles {
+            archive,
+            manifest: manifest_written,
+            sha256sums: sums_written,
+        }),
+    })
+}
