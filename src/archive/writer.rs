@@ -12,7 +12,7 @@ use crate::output::StagedFile;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -262,12 +262,57 @@ impl Read for MemberReader<'_> {
     }
 }
 
-type Sink = HashingWriter<ParGzWriter<HashingWriter<BufWriter<File>>>>;
+/// Writes the compressed stream to the file and, when given, to a second
+/// sink (e.g. an S3 multipart stream) in the same pass.
+struct Tee<'a> {
+    file: BufWriter<File>,
+    extra: Option<&'a mut (dyn Write + Send)>,
+    extra_failed: bool,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write_all(buf)?;
+        if let Some(x) = self.extra.as_mut() {
+            if let Err(e) = x.write_all(buf) {
+                self.extra_failed = true;
+                return Err(e);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        if let Some(x) = self.extra.as_mut() {
+            if let Err(e) = x.flush() {
+                self.extra_failed = true;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+type Sink<'a> = HashingWriter<ParGzWriter<HashingWriter<Tee<'a>>>>;
 
 /// Writes `members` (sorted by name) as a deterministic `.tar.gz` into a
 /// temporary file beside `dest`. Call [`StagedArchive`]'s `file.commit()` to
 /// publish it; dropping it removes the temporary file.
 pub fn stage_archive(members: &[Member], dest: &Path, opts: &PackOptions) -> Result<StagedArchive> {
+    stage_archive_with_sink(members, dest, opts, None)
+}
+
+/// Like [`stage_archive`], and also writes every compressed byte to `extra`
+/// as it is produced (the S3 upload consumes the same stream). An error from
+/// `extra` stops the run with [`Error::Io`] (op "stream to"); the sink can
+/// keep its own detailed error for the caller.
+pub fn stage_archive_with_sink(
+    members: &[Member],
+    dest: &Path,
+    opts: &PackOptions,
+    extra: Option<&mut (dyn Write + Send)>,
+) -> Result<StagedArchive> {
     validate_member_set(members.iter().map(|m| m.name.as_str()))?;
     let mut sorted: Vec<&Member> = members.iter().collect();
     sorted.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
@@ -283,8 +328,13 @@ pub fn stage_archive(members: &[Member], dest: &Path, opts: &PackOptions) -> Res
     let temp_path = staged.temp_path().to_path_buf();
     let write_err = |e: io::Error| Error::io("write", dest, e);
     let level = opts.level.min(9);
+    let tee = Tee {
+        file: BufWriter::with_capacity(1 << 20, staged.file()?),
+        extra,
+        extra_failed: false,
+    };
     let gz = ParGzWriter::new(
-        HashingWriter::new(BufWriter::with_capacity(1 << 20, staged.file()?)),
+        HashingWriter::new(tee),
         level,
         opts.effective_threads(),
     )
@@ -344,10 +394,14 @@ pub fn stage_archive(members: &[Member], dest: &Path, opts: &PackOptions) -> Res
     let sink: Sink = builder.into_inner().map_err(write_err)?;
     let (gz, tar_sha256, tar_size) = sink.finish();
     let hashed_file = gz.finish().map_err(write_err)?;
-    let (buffered, sha256, size) = hashed_file.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| Error::io("write", dest, e.into_error()))?;
+    let (mut tee, sha256, size) = hashed_file.finish();
+    tee.flush().map_err(|e| {
+        if tee.extra_failed {
+            Error::io("stream to", "the upload", e)
+        } else {
+            Error::io("write", dest, e)
+        }
+    })?;
 
     Ok(StagedArchive {
         record: ArchiveRecord {
