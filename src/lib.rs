@@ -35,6 +35,8 @@ pub mod manifest;
 pub mod output;
 pub mod pack;
 pub mod report;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod xgboost;
 
 pub use error::{Error, Result};

@@ -59,6 +59,9 @@ pub enum Command {
         after_help = "Example:\n  sm-pack fasttext langid.bin -o model.tar.gz"
     )]
     Fasttext(PackArgs),
+    /// Upload an existing model.tar.gz (with its manifest and SHA256SUMS) to S3, verified.
+    #[command(after_help = "Example:\n  sm-pack upload model.tar.gz s3://my-bucket/models/churn/")]
+    Upload(super::upload::UploadArgs),
 }
 
 /// Options of the packing commands.
@@ -84,4 +87,6 @@ pub struct PackArgs {
     /// Store the bytes of a symlinked model instead of refusing it.
     #[arg(long)]
     pub follow_symlinks: bool,
+    #[command(flatten)]
+    pub upload: super::upload::UploadFlags,
 }

@@ -3,6 +3,7 @@
 pub mod args;
 mod render;
 pub mod style;
+pub mod upload;
 
 use anyhow::Result;
 use args::{Cli, Command, PackArgs};
@@ -40,6 +41,7 @@ pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
     let (name, result) = match &cli.command {
         Command::Xgboost(a) => ("xgboost", run_pack(&ctx, Family::Xgboost, a)),
         Command::Fasttext(a) => ("fasttext", run_pack(&ctx, Family::Blazingtext, a)),
+        Command::Upload(a) => ("upload", upload::run_upload(&ctx, a)),
     };
     match result {
         Ok(code) => code,
