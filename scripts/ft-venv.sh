@@ -6,7 +6,8 @@
 #   "$(scripts/ft-venv.sh)" testdata/fasttext/generate.py --out testdata/fasttext
 #
 # Location: ${SM_PACK_VENVS:-/tmp/sm-pack-venvs}/fasttext
-# Contents: fasttext-wheel==0.9.2 and numpy<2 (see shared/README.md: the
+# Contents: fasttext-wheel==0.9.2 (a prebuilt manylinux wheel: no compiler needed) and
+#   numpy<2 (see shared/README.md: the
 #   `fasttext` 0.9.3 source build trains NaNs, and its predict breaks under numpy 2).
 # A marker file (.sm-pack-ready) holding the pinned spec is written only after
 # a successful install and import check; if it is missing or differs, the venv
@@ -42,7 +43,6 @@ fi
 log "creating $VENV ($SPEC)"
 rm -rf "$VENV"
 "$PYTHON_BIN" -m venv "$VENV"
-# shellcheck disable=SC2086  # SPEC is a list of requirement strings without spaces inside
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
     'fasttext-wheel==0.9.2' 'numpy<2' >&2
 "$VENV/bin/python" - >&2 <<'EOF'
