@@ -125,7 +125,9 @@ impl Error {
         match self {
             Error::Input { hint, .. } | Error::UnrecognizedFormat { hint, .. } => hint.as_deref(),
             Error::InvalidModel { finding, .. } => finding.hint.as_deref(),
-            Error::OutputExists { .. } => Some("pass --force to overwrite it, or choose another path with -o"),
+            Error::OutputExists { .. } => {
+                Some("pass --force to overwrite it, or choose another path with -o")
+            }
             _ => None,
         }
     }

@@ -226,6 +226,31 @@ pub fn sha256sums(entries: &[(&str, &str)]) -> String {
         .collect()
 }
 
+/// Merges `entries` into an existing `SHA256SUMS` text: lines for other
+/// files are kept, lines for the same names are replaced. Returns `None` when
+/// `existing` is not in coreutils format (it is then not ours to rewrite).
+pub fn merge_sha256sums(existing: &str, entries: &[(&str, &str)]) -> Option<String> {
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for line in existing.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (digest, rest) = line.split_at_checked(64)?;
+        if !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let name = rest
+            .strip_prefix("  ")
+            .or_else(|| rest.strip_prefix(" *"))?;
+        if !entries.iter().any(|(n, _)| *n == name) {
+            kept.push((name.to_string(), digest.to_ascii_lowercase()));
+        }
+    }
+    let mut all: Vec<(&str, &str)> = kept.iter().map(|(n, d)| (n.as_str(), d.as_str())).collect();
+    all.extend_from_slice(entries);
+    Some(sha256sums(&all))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,10 +264,18 @@ mod tests {
     }
 
     #[test]
-    fn sums_format() {
+    fn sums_merge() {
+        let old = "aa".repeat(32) + "  other.tar.gz\n" + &"bb".repeat(32) + "  model.tar.gz\n";
+        let merged = merge_sha256sums(&old, &[("model.tar.gz", "cc")]).unwrap();
         assert_eq!(
-            sha256sums(&[("b", "22"), ("a", "11")]),
-            "11  a\n22  b\n"
+            merged,
+            format!("cc  model.tar.gz\n{}  other.tar.gz\n", "aa".repeat(32))
         );
+        assert!(merge_sha256sums("not a sums file", &[("a", "b")]).is_none());
+    }
+
+    #[test]
+    fn sums_format() {
+        assert_eq!(sha256sums(&[("b", "22"), ("a", "11")]), "11  a\n22  b\n");
     }
 }

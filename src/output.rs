@@ -148,7 +148,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out.bin");
         std::fs::write(&dest, b"old").unwrap();
-        assert!(matches!(check_destination(&dest, false), Err(Error::OutputExists { .. })));
+        assert!(matches!(
+            check_destination(&dest, false),
+            Err(Error::OutputExists { .. })
+        ));
         let s = StagedFile::with_contents(&dest, b"new").unwrap();
         assert!(matches!(s.commit(false), Err(Error::OutputExists { .. })));
         assert_eq!(std::fs::read(&dest).unwrap(), b"old");

@@ -3,7 +3,9 @@
 
 use crate::archive::{ArchiveRecord, Member, PackOptions, stage_archive};
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, SourceRecord, Target, ValidationRecord, sha256sums};
+use crate::manifest::{
+    Manifest, SourceRecord, Target, ValidationRecord, merge_sha256sums, sha256sums,
+};
 use crate::output::{StagedFile, check_destination};
 use crate::report::{Finding, Findings, Severity};
 use serde::Serialize;
@@ -64,7 +66,11 @@ pub struct PackJob {
 
 impl PackJob {
     /// A job with default options (entry mtime from `SOURCE_DATE_EPOCH` when set).
-    pub fn new(family: Family, model: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Result<Self> {
+    pub fn new(
+        family: Family,
+        model: impl Into<PathBuf>,
+        output: impl Into<PathBuf>,
+    ) -> Result<Self> {
         Ok(PackJob {
             family,
             model: model.into(),
@@ -162,17 +168,22 @@ fn verdict(findings: &[Finding]) -> &'static str {
 pub fn pack(job: &PackJob) -> Result<PackOutcome> {
     let (manifest_path, sums_path) = sidecar_paths(&job.output);
     let overwrite = job.options.overwrite;
-    for p in [&job.output, &manifest_path, &sums_path] {
+    // Input problems first, then output conflicts, before any real work.
+    let m = std::fs::symlink_metadata(&job.model).map_err(|e| Error::io("read", &job.model, e))?;
+    for p in [&job.output, &manifest_path] {
         check_destination(p, overwrite)?;
     }
+    // SHA256SUMS may list other archives in the same folder: it is merged, not replaced.
+    check_destination(&sums_path, true)?;
     // Refuse symlinks before reading anything.
-    if !job.options.follow_symlinks {
-        let m = std::fs::symlink_metadata(&job.model).map_err(|e| Error::io("read", &job.model, e))?;
-        if m.file_type().is_symlink() {
+    if !job.options.follow_symlinks && m.file_type().is_symlink() {
+        {
             return Err(Error::Input {
                 path: job.model.clone(),
                 message: "is a symbolic link; archives hold regular files only".into(),
-                hint: Some("pass --follow-symlinks to store the bytes of the file it points to".into()),
+                hint: Some(
+                    "pass --follow-symlinks to store the bytes of the file it points to".into(),
+                ),
             });
         }
     }
@@ -228,16 +239,29 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let manifest_digest = crate::hash::sha256_hex(manifest_json.as_bytes());
-    let sums = sha256sums(&[
+    let ours = [
         (archive_name.as_str(), record.sha256.as_str()),
         (manifest_name.as_str(), manifest_digest.as_str()),
-    ]);
+    ];
+    let sums = match std::fs::read(&sums_path) {
+        Ok(bytes) => {
+            merge_sha256sums(&String::from_utf8_lossy(&bytes), &ours).ok_or_else(|| {
+                Error::Input {
+                    path: sums_path.clone(),
+                    message: "exists but is not a SHA256SUMS file in coreutils format".into(),
+                    hint: Some("move it away or write the archive to another folder".into()),
+                }
+            })?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => sha256sums(&ours),
+        Err(e) => return Err(Error::io("read", &sums_path, e)),
+    };
     let staged_manifest = StagedFile::with_contents(&manifest_path, manifest_json.as_bytes())?;
     let staged_sums = StagedFile::with_contents(&sums_path, sums.as_bytes())?;
 
     let archive = staged.file.commit(overwrite)?;
     let manifest_written = staged_manifest.commit(overwrite)?;
-    let sums_written = staged_sums.commit(overwrite)?;
+    let sums_written = staged_sums.commit(true)?;
     Ok(PackOutcome {
         packed: true,
         model: exam.summary,

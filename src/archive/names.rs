@@ -35,7 +35,11 @@ pub fn validate_member_name(name: &str) -> Result<&str> {
     for comp in name.split('/') {
         match comp {
             "" => return Err(bad("names must not contain empty components ('//')")),
-            "." => return Err(bad("names must not contain '.' components (no './' prefix)")),
+            "." => {
+                return Err(bad(
+                    "names must not contain '.' components (no './' prefix)",
+                ));
+            }
             ".." => return Err(bad("names must not contain '..'")),
             c if c.len() > MAX_COMPONENT_BYTES => {
                 return Err(bad("a path component is longer than 255 bytes"));

@@ -68,9 +68,7 @@ fn deflate_block(level: u32, dict: &[u8], data: &[u8], last: bool) -> io::Result
             Status::StreamEnd => break,
             // A sync flush is complete once all input is consumed and zlib left
             // spare room in the output buffer (it would have filled it otherwise).
-            Status::Ok | Status::BufError
-                if !last && done_input && out.len() < out.capacity() =>
-            {
+            Status::Ok | Status::BufError if !last && done_input && out.len() < out.capacity() => {
                 break;
             }
             _ => {}
@@ -289,7 +287,11 @@ mod tests {
         (0..n)
             .map(|i| {
                 x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-                if i % 7 == 0 { (x >> 24) as u8 } else { (i % 251) as u8 }
+                if i % 7 == 0 {
+                    (x >> 24) as u8
+                } else {
+                    (i % 251) as u8
+                }
             })
             .collect()
     }
@@ -305,7 +307,14 @@ mod tests {
 
     #[test]
     fn round_trips_and_is_thread_independent() {
-        for &n in &[0usize, 1, 1000, BLOCK_SIZE, BLOCK_SIZE + 1, 3 * BLOCK_SIZE + 12345] {
+        for &n in &[
+            0usize,
+            1,
+            1000,
+            BLOCK_SIZE,
+            BLOCK_SIZE + 1,
+            3 * BLOCK_SIZE + 12345,
+        ] {
             let data = sample(n);
             for level in [0, 1, 6, 9] {
                 let one = gz(&data, level, 1);
@@ -313,7 +322,11 @@ mod tests {
                 GzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
                 assert_eq!(back, data, "n={n} level={level}");
                 for threads in [2, 3, 8] {
-                    assert_eq!(gz(&data, level, threads), one, "n={n} level={level} t={threads}");
+                    assert_eq!(
+                        gz(&data, level, threads),
+                        one,
+                        "n={n} level={level} t={threads}"
+                    );
                 }
             }
         }

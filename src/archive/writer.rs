@@ -179,9 +179,7 @@ fn open_input(path: &Path, follow_symlinks: bool) -> Result<(File, u64)> {
         return Err(Error::Input {
             path: path.to_path_buf(),
             message: "is a symbolic link; archives hold regular files only".into(),
-            hint: Some(
-                "pass --follow-symlinks to store the bytes of the file it points to".into(),
-            ),
+            hint: Some("pass --follow-symlinks to store the bytes of the file it points to".into()),
         });
     }
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
@@ -200,9 +198,7 @@ fn open_input(path: &Path, follow_symlinks: bool) -> Result<(File, u64)> {
     }
     // Refuse a swap between the check above and the open (a race that would
     // smuggle a symlink past the check).
-    if !lmeta.file_type().is_symlink()
-        && (lmeta.dev() != meta.dev() || lmeta.ino() != meta.ino())
-    {
+    if !lmeta.file_type().is_symlink() && (lmeta.dev() != meta.dev() || lmeta.ino() != meta.ino()) {
         return Err(Error::InputChanged {
             path: path.to_path_buf(),
             expected: lmeta.len(),
@@ -235,7 +231,9 @@ impl Read for MemberReader<'_> {
             self.failure = Some(Error::Interrupted);
             return Err(io::Error::other("interrupted"));
         }
-        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = match self.file.read(&mut buf[..want]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
@@ -273,22 +271,22 @@ struct Tee<'a> {
 impl Write for Tee<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write_all(buf)?;
-        if let Some(x) = self.extra.as_mut() {
-            if let Err(e) = x.write_all(buf) {
-                self.extra_failed = true;
-                return Err(e);
-            }
+        if let Some(x) = self.extra.as_mut()
+            && let Err(e) = x.write_all(buf)
+        {
+            self.extra_failed = true;
+            return Err(e);
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()?;
-        if let Some(x) = self.extra.as_mut() {
-            if let Err(e) = x.flush() {
-                self.extra_failed = true;
-                return Err(e);
-            }
+        if let Some(x) = self.extra.as_mut()
+            && let Err(e) = x.flush()
+        {
+            self.extra_failed = true;
+            return Err(e);
         }
         Ok(())
     }
@@ -333,12 +331,8 @@ pub fn stage_archive_with_sink(
         extra,
         extra_failed: false,
     };
-    let gz = ParGzWriter::new(
-        HashingWriter::new(tee),
-        level,
-        opts.effective_threads(),
-    )
-    .map_err(write_err)?;
+    let gz = ParGzWriter::new(HashingWriter::new(tee), level, opts.effective_threads())
+        .map_err(write_err)?;
     let mut builder = tar::Builder::new(HashingWriter::new(gz));
     builder.mode(tar::HeaderMode::Deterministic);
 
@@ -387,7 +381,11 @@ pub fn stage_archive_with_sink(
             sha256: hex::encode(reader.hasher.finalize()),
         });
     }
-    if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+    if opts
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
+    {
         return Err(Error::Interrupted);
     }
 

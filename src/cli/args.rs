@@ -12,7 +12,12 @@ use std::path::PathBuf;
 /// Exit codes: 0 success; 1 the model or archive failed validation;
 /// 2 usage, I/O or network error; 130 interrupted.
 #[derive(Debug, Parser)]
-#[command(name = "sm-pack", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "sm-pack",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

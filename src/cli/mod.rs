@@ -75,9 +75,15 @@ fn report_error(ctx: &Ctx, command: &str, err: &anyhow::Error) -> i32 {
                 "validation_failure": lib.is_some_and(|e| e.is_validation_failure()),
             },
         });
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     }
-    eprintln!("{} {message}", style::paint(ctx.style.err, style::RED, "error:"));
+    eprintln!(
+        "{} {message}",
+        style::paint(ctx.style.err, style::RED, "error:")
+    );
     if let Some(h) = hint {
         eprintln!("  {} {h}", style::paint(ctx.style.err, style::DIM, "hint:"));
     }

@@ -22,7 +22,10 @@ pub fn finding_line(ctx: &Ctx, f: &Finding) -> String {
         s.push_str(&format!(" (at {loc})"));
     }
     if let Some(h) = &f.hint {
-        s.push_str(&format!("\n      {} {h}", paint(ctx.style.out, style::DIM, "fix:")));
+        s.push_str(&format!(
+            "\n      {} {h}",
+            paint(ctx.style.out, style::DIM, "fix:")
+        ));
     }
     s
 }
