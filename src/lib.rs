@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod container;
 pub mod error;
 pub mod fasttext;
 pub mod hash;
@@ -37,6 +38,7 @@ pub mod pack;
 pub mod report;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod verify;
 pub mod xgboost;
 
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@ pub mod args;
 mod render;
 pub mod style;
 pub mod upload;
+pub mod verify;
 
 use anyhow::Result;
 use args::{Cli, Command, PackArgs};

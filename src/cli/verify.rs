@@ -1,0 +1,1 @@
+//! `sm-pack verify` and `sm-pack containers`. (Placeholder.)
