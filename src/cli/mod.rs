@@ -58,12 +58,29 @@ fn error_code(err: &anyhow::Error) -> i32 {
     }
 }
 
+/// The error and its causes on one line, skipping a cause whose text the
+/// message before it already contains (library errors include their source).
+fn chain_message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Prints an error (and a JSON report when asked) and returns its exit code.
 fn report_error(ctx: &Ctx, command: &str, err: &anyhow::Error) -> i32 {
     let code = error_code(err);
     let lib = err.downcast_ref::<sm_pack::Error>();
     let hint = lib.and_then(|e| e.hint());
-    let message = format!("{err:#}");
+    let message = chain_message(err);
     if ctx.json {
         let report = json!({
             "schema": REPORT_SCHEMA,
