@@ -57,7 +57,7 @@ build_one() {
       else
         "${pip[@]}" install $req && "${pip[@]}" install $xflags "xgboost==$ver"
       fi
-  } >"$log" 2>&1 || { echo "xgb-$ver: FAILED (pip; see $log)"; return 1; }
+  } >"$log" 2>&1 || { echo "xgb-$ver: FAILED (pip; see $log)"; tail -n 5 "$log" | sed 's/^/    /'; return 1; }
   if [ -n "$opt" ]; then
     # optional extras: all at once, else one by one, and note what did not install
     if ! "${pip[@]}" install $req $opt >>"$log" 2>&1; then
@@ -72,6 +72,7 @@ build_one() {
   got="$("$dir/bin/python" -c 'import xgboost; print(xgboost.__version__)' 2>>"$log" | tail -n1)"
   if [ "$got" != "$ver" ]; then
     echo "xgb-$ver: FAILED (import xgboost gave '${got:-error}'; see $log)"
+    tail -n 5 "$log" | sed 's/^/    /'
     return 1
   fi
   printf '%s\n%s\n' "$want" "${note:-complete}" >"$dir/$MARKER"
