@@ -1,7 +1,7 @@
 //! The packing pipeline: validate a model, write the archive and its
 //! sidecars atomically.
 
-use crate::archive::{ArchiveRecord, Member, PackOptions, stage_archive};
+use crate::archive::{ArchiveRecord, Member, PackOptions, stage_archive, stage_archive_streaming};
 use crate::error::{Error, Result};
 use crate::manifest::{
     Manifest, SourceRecord, Target, ValidationRecord, merge_sha256sums, sha256sums,
@@ -62,6 +62,8 @@ pub struct PackJob {
     pub container: Option<String>,
     /// Archive options.
     pub options: PackOptions,
+    /// fastText validation options (e.g. allowing quantized models).
+    pub fasttext: crate::fasttext::Options,
 }
 
 impl PackJob {
@@ -77,6 +79,7 @@ impl PackJob {
             output: output.into(),
             container: None,
             options: PackOptions::from_env()?,
+            fasttext: crate::fasttext::Options::default(),
         })
     }
 }
@@ -188,19 +191,49 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
         }
     }
 
-    let exam = examine(job.family, &job.model)?;
-    if exam.findings.has_errors() {
-        return Ok(PackOutcome {
-            packed: false,
-            manifest: None,
-            files: None,
-            findings: exam.findings,
-            model: exam.summary,
-        });
-    }
-
     let member = Member::new(&job.model, job.family.member_name());
-    let staged = stage_archive(std::slice::from_ref(&member), &job.output, &job.options)?;
+    let refused = |exam: Examination| PackOutcome {
+        packed: false,
+        manifest: None,
+        files: None,
+        findings: exam.findings,
+        model: exam.summary,
+    };
+    let (exam, staged) = match job.family {
+        // fastText models are large: validate the bytes while they are packed
+        // (one read), and drop the staged archive if validation fails.
+        Family::Blazingtext => {
+            let len = std::fs::metadata(&job.model)
+                .map_err(|e| Error::io("read", &job.model, e))?
+                .len();
+            let mut validator =
+                crate::fasttext::Validator::with_len(&job.fasttext, len).source(&job.model);
+            let staged = stage_archive_streaming(
+                std::slice::from_ref(&member),
+                &job.output,
+                &job.options,
+                None,
+                Some(&mut validator),
+            )?;
+            let inspection = validator.finish()?;
+            let exam = Examination {
+                summary: Some(inspection.summary_json()),
+                findings: inspection.findings,
+            };
+            if exam.findings.has_errors() {
+                return Ok(refused(exam));
+            }
+            (exam, staged)
+        }
+        Family::Xgboost => {
+            let exam = examine(job.family, &job.model)?;
+            if exam.findings.has_errors() {
+                return Ok(refused(exam));
+            }
+            let staged = stage_archive(std::slice::from_ref(&member), &job.output, &job.options)?;
+            (exam, staged)
+        }
+    };
     let record: &ArchiveRecord = &staged.record;
     let member_rec = record.members.first().cloned();
     let source = SourceRecord {

@@ -12,5 +12,6 @@ mod writer;
 pub use names::{MAX_COMPONENT_BYTES, validate_member_name, validate_member_set};
 pub use writer::{
     ArchiveRecord, DEFAULT_LEVEL, DEFAULT_MTIME, MEMBER_MODE, Member, MemberRecord, PackOptions,
-    ProgressFn, StagedArchive, source_date_epoch, stage_archive, stage_archive_with_sink,
+    ProgressFn, StagedArchive, source_date_epoch, stage_archive, stage_archive_streaming,
+    stage_archive_with_sink,
 };

@@ -210,7 +210,7 @@ fn open_input(path: &Path, follow_symlinks: bool) -> Result<(File, u64)> {
 /// Reads exactly `size` bytes from a member's file, hashing them, honouring
 /// cancellation and reporting progress. Errors are kept aside so they can be
 /// told apart from write errors once the tar builder gives up.
-struct MemberReader<'a> {
+struct MemberReader<'a, 't> {
     file: File,
     path: &'a Path,
     remaining: u64,
@@ -220,9 +220,10 @@ struct MemberReader<'a> {
     cancel: Option<&'a AtomicBool>,
     progress: Option<&'a ProgressFn>,
     consumed: &'a mut u64,
+    tap: Option<&'a mut (dyn Write + Send + 't)>,
 }
 
-impl Read for MemberReader<'_> {
+impl Read for MemberReader<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 {
             return Ok(0);
@@ -251,6 +252,13 @@ impl Read for MemberReader<'_> {
             return Err(io::Error::other("input shrank"));
         }
         self.hasher.update(&buf[..n]);
+        if let Some(t) = self.tap.as_mut()
+            && let Err(e) = t.write_all(&buf[..n])
+        {
+            let kind = e.kind();
+            self.failure = Some(Error::io("validate", self.path, e));
+            return Err(io::Error::new(kind, "member tap failed"));
+        }
         self.remaining -= n as u64;
         *self.consumed += n as u64;
         if let Some(p) = self.progress {
@@ -311,6 +319,19 @@ pub fn stage_archive_with_sink(
     opts: &PackOptions,
     extra: Option<&mut (dyn Write + Send)>,
 ) -> Result<StagedArchive> {
+    stage_archive_streaming(members, dest, opts, extra, None)
+}
+
+/// The general form: `extra` receives every compressed byte, `tap` every
+/// member byte (in archive order) as it is read, so a streaming validator can
+/// check a model in the same pass that packs it.
+pub fn stage_archive_streaming(
+    members: &[Member],
+    dest: &Path,
+    opts: &PackOptions,
+    extra: Option<&mut (dyn Write + Send)>,
+    mut tap: Option<&mut (dyn Write + Send)>,
+) -> Result<StagedArchive> {
     validate_member_set(members.iter().map(|m| m.name.as_str()))?;
     let mut sorted: Vec<&Member> = members.iter().collect();
     sorted.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
@@ -356,6 +377,7 @@ pub fn stage_archive_with_sink(
             cancel: opts.cancel.as_deref(),
             progress: opts.progress.as_ref(),
             consumed: &mut consumed,
+            tap: tap.as_deref_mut(),
         };
         let appended = builder.append_data(&mut header, &m.name, &mut reader);
         if let Some(f) = reader.failure.take() {

@@ -64,6 +64,11 @@ pub enum Command {
         after_help = "Example:\n  sm-pack fasttext langid.bin -o model.tar.gz"
     )]
     Fasttext(PackArgs),
+    /// Show what a model file is: format, version, shapes, settings, findings.
+    #[command(
+        after_help = "Examples:\n  sm-pack inspect model.json\n  sm-pack inspect --json langid.bin"
+    )]
+    Inspect(InspectArgs),
     /// Upload an existing model.tar.gz (with its manifest and SHA256SUMS) to S3, verified.
     #[command(after_help = "Example:\n  sm-pack upload model.tar.gz s3://my-bucket/models/churn/")]
     Upload(super::upload::UploadArgs),
@@ -92,6 +97,17 @@ pub struct PackArgs {
     /// Store the bytes of a symlinked model instead of refusing it.
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// fastText only: pack a quantized (.ftz) model, although BlazingText
+    /// hosting of quantized models is unverified.
+    #[arg(long)]
+    pub allow_quantized: bool,
     #[command(flatten)]
     pub upload: super::upload::UploadFlags,
+}
+
+/// Options of `sm-pack inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A model file (XGBoost or fastText; the format is detected from the bytes).
+    pub file: PathBuf,
 }

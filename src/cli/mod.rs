@@ -1,6 +1,7 @@
 //! The command-line front end: parse, call the library, render, exit code.
 
 pub mod args;
+mod inspect;
 mod render;
 pub mod style;
 pub mod upload;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::Xgboost(a) => ("xgboost", run_pack(&ctx, Family::Xgboost, a)),
         Command::Fasttext(a) => ("fasttext", run_pack(&ctx, Family::Blazingtext, a)),
         Command::Upload(a) => ("upload", upload::run_upload(&ctx, a)),
+        Command::Inspect(a) => ("inspect", inspect::run_inspect(&ctx, a)),
     };
     match result {
         Ok(code) => code,
@@ -131,6 +133,7 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     job.options.threads = a.threads;
     job.options.follow_symlinks = a.follow_symlinks;
     job.options.overwrite = a.force;
+    job.fasttext.allow_quantized = a.allow_quantized;
     job.options.cancel = Some(ctx.cancel.clone());
     let total = std::fs::metadata(&a.model).map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(ctx, total);
