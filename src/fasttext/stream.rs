@@ -115,6 +115,7 @@ pub(crate) struct PqParse {
 pub(crate) struct MatrixParse {
     pub(crate) summary: MatrixSummary,
     pub(crate) floats_seen: u64,
+    codesize_reported: bool,
     pub(crate) data: Vec<f32>,
     pub(crate) codes: Vec<u8>,
     pub(crate) norm_codes: Vec<u8>,
@@ -145,6 +146,7 @@ impl MatrixParse {
                 nonfinite: NonFinite::default(),
             },
             floats_seen: 0,
+            codesize_reported: false,
             data: Vec::new(),
             codes: Vec::new(),
             norm_codes: Vec::new(),
@@ -239,6 +241,9 @@ pub(crate) struct Machine {
     buf_len: usize,
     word: Vec<u8>,
     track: DictTrack,
+    /// A size claim no stream can satisfy (overflowing u64), seen while the
+    /// total length was unknown: reported as a truncation at the end.
+    impossible: Option<(String, u64, bool)>,
     st: Parsed,
 }
 
@@ -295,6 +300,7 @@ impl Machine {
             buf_len: 0,
             word: Vec::new(),
             track: DictTrack::default(),
+            impossible: None,
             st: Parsed::default(),
         }
     }
@@ -350,6 +356,14 @@ impl Machine {
         at_least: bool,
     ) -> bool {
         let Some(total) = self.total_len else {
+            if needed.is_none() {
+                // No stream can hold this claim; report it at the end, when
+                // the stream's length is known.
+                self.impossible = Some((section(), self.pos, at_least));
+                self.st.fatal = true;
+                self.phase = Phase::Stopped;
+                return false;
+            }
             return true;
         };
         let remaining = total.saturating_sub(self.pos);
@@ -381,7 +395,7 @@ impl Machine {
             )
         };
         let msg = format!(
-            "the file ends at byte {} inside the {} (which starts at byte {}): it needs {needed} from there, {} {} missing",
+            "the file ends at byte {} inside the {}, which starts at byte {} and needs {needed}; {} {} missing",
             t.file_len,
             t.section,
             t.section_offset,
@@ -431,7 +445,14 @@ impl Machine {
                 self.buf[self.buf_len..self.buf_len + take].copy_from_slice(&data[..take]);
                 self.buf_len += take;
                 self.pos += take as u64;
-                if self.buf_len == need {
+                if self.phase == Phase::Magic
+                    && !MAGIC.to_le_bytes().starts_with(&self.buf[..self.buf_len])
+                {
+                    // Not fastText: known from the first differing byte.
+                    self.st.prefix.extend_from_slice(&self.buf[..self.buf_len]);
+                    self.buf_len = 0;
+                    self.enter(Phase::Foreign);
+                } else if self.buf_len == need {
                     self.buf_len = 0;
                     let field = self.buf;
                     self.on_fixed(&field[..need]);
@@ -1441,6 +1462,27 @@ impl Machine {
             return;
         }
         let cs = codesize as u64;
+        let (mu, nu) = (m as u64, n as u64);
+        let nsubq_range = if nu == 0 { 0..=0 } else { 1..=nu };
+        let plausible = if mu == 0 {
+            cs == 0
+        } else {
+            cs % mu == 0 && nsubq_range.contains(&(cs / mu))
+        };
+        if !plausible {
+            if let Some(mp) = self.matrix_mut(w) {
+                mp.codesize_reported = true;
+            }
+            self.push(
+                Finding::error(
+                    codes::QUANT_CODESIZE,
+                    format!(
+                        "the {w} matrix codesize {cs} is not rows {m} × nsubq for any nsubq from 1 to dim {n}"
+                    ),
+                )
+                .at(Location::Offset(offset + 17)),
+            );
+        }
         if !self.ensure(|| format!("{w} matrix codes ({cs} bytes)"), Some(cs), false) {
             return;
         }
@@ -1458,10 +1500,11 @@ impl Machine {
     fn on_pq_header(&mut self, w: Which, role: Role, f: [i32; 4], offset: u64) {
         let [dim, nsubq, dsub, lastdsub] = f;
         let Some(mp) = self.matrix_mut(w) else { return };
-        let (rows, cols, codesize) = (
+        let (rows, cols, codesize, codesize_reported) = (
             mp.summary.rows.unwrap_or(0),
             mp.summary.cols.unwrap_or(0),
             mp.summary.codesize,
+            mp.codesize_reported,
         );
         let summary = PqSummary {
             offset,
@@ -1509,12 +1552,13 @@ impl Machine {
                 if dsub <= 0 {
                     problems.push(format!("dsub {dsub} ≤ 0"));
                 } else {
-                    let exp_nsubq = (dim + dsub - 1) / dsub;
-                    let exp_last = if dim % dsub == 0 { dsub } else { dim % dsub };
-                    if nsubq != exp_nsubq {
+                    let (d, ds) = (i64::from(dim), i64::from(dsub));
+                    let exp_nsubq = (d + ds - 1) / ds;
+                    let exp_last = if d % ds == 0 { ds } else { d % ds };
+                    if i64::from(nsubq) != exp_nsubq {
                         problems.push(format!("nsubq {nsubq} ≠ ceil(dim/dsub) = {exp_nsubq}"));
                     }
-                    if lastdsub != exp_last {
+                    if i64::from(lastdsub) != exp_last {
                         problems.push(format!("lastdsub {lastdsub} ≠ {exp_last}"));
                     }
                 }
@@ -1531,6 +1575,7 @@ impl Machine {
                     );
                 }
                 if let Some(cs) = codesize
+                    && !codesize_reported
                     && i64::from(cs) != rows.saturating_mul(i64::from(nsubq))
                 {
                     self.push(
@@ -1672,7 +1717,9 @@ impl Machine {
     fn missing_in_phase(&self) -> u64 {
         match self.phase.shape() {
             Shape::Fixed(n) => (n - self.buf_len) as u64,
-            Shape::Records(size, left) => (left * size as u64).saturating_sub(self.buf_len as u64),
+            Shape::Records(size, left) => left
+                .saturating_mul(size as u64)
+                .saturating_sub(self.buf_len as u64),
             Shape::Word => ENTRY_FIXED_BYTES,
             Shape::Sink => 0,
         }
@@ -1715,7 +1762,18 @@ impl Machine {
                     );
                 }
             }
-            Phase::Stopped => {}
+            Phase::Stopped => {
+                if let Some((section, section_offset, at_least)) = self.impossible.take() {
+                    self.truncate(Truncation {
+                        file_len: self.pos,
+                        section,
+                        section_offset,
+                        needed: u64::MAX,
+                        missing: u64::MAX,
+                        at_least,
+                    });
+                }
+            }
             _ => {
                 let (section, at_least) = self.describe_phase();
                 let missing = self.missing_in_phase();
