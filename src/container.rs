@@ -1,3 +1,1433 @@
 //! The SageMaker container table (`formats/containers.toml`, embedded at
 //! build time) and each tag's model discovery rules.
-//! (Placeholder; filled in by the container work.)
+//!
+//! The table is parsed once, on first use ([`ContainerTable::builtin`]). It
+//! holds, for every SageMaker XGBoost image tag, the pinned xgboost and Python
+//! versions, how the serving code picks model files out of `/opt/ml/model`
+//! ([`Discovery`], dotfile filter, ensemble default), what the pinned xgboost
+//! does with each model encoding ([`Reads`]), and how to build the image URI
+//! for a region; plus the same for BlazingText.
+//!
+//! It also defines the compatibility [`Verdict`] for one model in one
+//! container: it loads, it fails to load, or it loads but predicts different
+//! numbers, each with its [`Reason`]s. The archive-level part of the verdict
+//! (which files the container picks, encodings it cannot read, pickle
+//! protocols its Python cannot read) is computed here and in
+//! [`crate::verify`]; the model-level part needs the XGBoost reader's IR.
+//!
+//! ```
+//! use sm_pack::container::ContainerTable;
+//! let table = ContainerTable::builtin()?;
+//! assert_eq!(
+//!     table.image_uri("1.7-1", "us-east-1")?,
+//!     "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+//! );
+//! assert_eq!(table.newest_xgboost().tag, "3.2-0");
+//! # Ok::<(), sm_pack::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The container table as shipped (`formats/containers.toml`).
+pub const CONTAINERS_TOML: &str = include_str!("../formats/containers.toml");
+
+/// Schema identifier the table must carry.
+pub const CONTAINERS_SCHEMA: &str = "sm-pack.containers/v1";
+
+/// Default region when none is given and none is set in the environment.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+// ---------------------------------------------------------------------------
+// Versions
+
+/// A dotted version number such as `1.7.4` or `0.90` (missing parts are 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    /// Major part.
+    pub major: u32,
+    /// Minor part.
+    pub minor: u32,
+    /// Patch part.
+    pub patch: u32,
+}
+
+impl Version {
+    /// A version from its parts.
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        Version {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// Parses `"1.7.4"`, `"3.10"` or `"0.90"`.
+    pub fn parse(s: &str) -> Option<Version> {
+        let mut parts = s.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        let patch = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Version::new(major, minor, patch))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rules
+
+/// How a tag's serving code picks model files out of the model folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Discovery {
+    /// `os.listdir(model_dir)[0]`, unfiltered: may be a directory or a dotfile (0.90-1).
+    FirstEntry,
+    /// The first entry for which `os.path.isfile` holds, in listdir order (0.90-2 … 1.2-1).
+    FirstFile,
+    /// Every entry for which `os.path.isfile` holds; all of them are loaded
+    /// when the ensemble is on, only the first when it is off (1.2-2 and later).
+    AllFiles,
+}
+
+impl Discovery {
+    /// A short human description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Discovery::FirstEntry => "first listdir entry, unfiltered (may be a directory)",
+            Discovery::FirstFile => "first regular file in listdir order",
+            Discovery::AllFiles => "every regular file at the root",
+        }
+    }
+}
+
+/// What a container's xgboost does with a model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Support {
+    /// Loads it and predicts like its producer.
+    Loads,
+    /// Raises (or aborts) while loading: the endpoint does not come up.
+    Fails,
+    /// Loads without error but predicts different numbers.
+    Mispredicts,
+}
+
+/// Model encodings, as far as the container's loading logic tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Encoding {
+    /// Headerless legacy binary with header `major_version` 0 (xgboost 0.90 and earlier).
+    LegacyBinaryV0,
+    /// Legacy binary with `major_version` >= 1 and no magic (xgboost 1.0.x).
+    LegacyBinary,
+    /// Legacy binary with the `binf` magic (xgboost 1.1 – 3.0).
+    Binf,
+    /// JSON text.
+    Json,
+    /// Universal Binary JSON (xgboost 1.6+).
+    Ubjson,
+    /// Base64 legacy model (pre-0.90); no loader accepts it.
+    Bs64,
+    /// Pickled `Booster` whose handle holds a raw legacy binary (0.90 pickles).
+    PickleRawBinary,
+    /// Pickled `Booster` holding a `CONFIG-offset:` memory snapshot (1.0–1.2 pickles).
+    PickleConfigOffset,
+    /// Pickled `Booster` holding a JSON memory snapshot (1.3–1.5 pickles).
+    PickleJsonSnapshot,
+    /// Pickled `Booster` holding a UBJSON memory snapshot (1.6+ pickles).
+    PickleUbjsonSnapshot,
+}
+
+impl Encoding {
+    /// Every encoding, in table order.
+    pub const ALL: [Encoding; 10] = [
+        Encoding::LegacyBinaryV0,
+        Encoding::LegacyBinary,
+        Encoding::Binf,
+        Encoding::Json,
+        Encoding::Ubjson,
+        Encoding::Bs64,
+        Encoding::PickleRawBinary,
+        Encoding::PickleConfigOffset,
+        Encoding::PickleJsonSnapshot,
+        Encoding::PickleUbjsonSnapshot,
+    ];
+
+    /// The key used in `formats/containers.toml`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Encoding::LegacyBinaryV0 => "legacy_binary_v0",
+            Encoding::LegacyBinary => "legacy_binary",
+            Encoding::Binf => "binf",
+            Encoding::Json => "json",
+            Encoding::Ubjson => "ubjson",
+            Encoding::Bs64 => "bs64",
+            Encoding::PickleRawBinary => "pickle_raw_binary",
+            Encoding::PickleConfigOffset => "pickle_config_offset",
+            Encoding::PickleJsonSnapshot => "pickle_json_snapshot",
+            Encoding::PickleUbjsonSnapshot => "pickle_ubjson_snapshot",
+        }
+    }
+
+    /// A human description.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Encoding::LegacyBinaryV0 => "legacy binary model from xgboost 0.90 (header version 0)",
+            Encoding::LegacyBinary => "legacy binary model (xgboost 1.0 layout, no magic)",
+            Encoding::Binf => "legacy binary model with the 'binf' magic (xgboost 1.1-3.0)",
+            Encoding::Json => "JSON model",
+            Encoding::Ubjson => "UBJSON model",
+            Encoding::Bs64 => "base64 legacy model (pre-0.90)",
+            Encoding::PickleRawBinary => "pickled Booster holding a 0.90 binary model",
+            Encoding::PickleConfigOffset => {
+                "pickled Booster holding a CONFIG-offset snapshot (xgboost 1.0-1.2)"
+            }
+            Encoding::PickleJsonSnapshot => {
+                "pickled Booster holding a JSON snapshot (xgboost 1.3-1.5)"
+            }
+            Encoding::PickleUbjsonSnapshot => {
+                "pickled Booster holding a UBJSON snapshot (xgboost 1.6+)"
+            }
+        }
+    }
+
+    /// True for the pickled forms.
+    pub fn is_pickle(self) -> bool {
+        matches!(
+            self,
+            Encoding::PickleRawBinary
+                | Encoding::PickleConfigOffset
+                | Encoding::PickleJsonSnapshot
+                | Encoding::PickleUbjsonSnapshot
+        )
+    }
+}
+
+/// What a tag's pinned xgboost does with each [`Encoding`] (file given as an
+/// extension-less `xgboost-model`, loaded pickle-first).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reads {
+    /// See [`Encoding::LegacyBinaryV0`].
+    pub legacy_binary_v0: Support,
+    /// See [`Encoding::LegacyBinary`].
+    pub legacy_binary: Support,
+    /// See [`Encoding::Binf`].
+    pub binf: Support,
+    /// See [`Encoding::Json`] (the JSON dialect rules apply on top).
+    pub json: Support,
+    /// See [`Encoding::Ubjson`].
+    pub ubjson: Support,
+    /// See [`Encoding::Bs64`].
+    pub bs64: Support,
+    /// See [`Encoding::PickleRawBinary`].
+    pub pickle_raw_binary: Support,
+    /// See [`Encoding::PickleConfigOffset`].
+    pub pickle_config_offset: Support,
+    /// See [`Encoding::PickleJsonSnapshot`].
+    pub pickle_json_snapshot: Support,
+    /// See [`Encoding::PickleUbjsonSnapshot`].
+    pub pickle_ubjson_snapshot: Support,
+}
+
+impl Reads {
+    /// The outcome for one encoding.
+    pub fn get(&self, e: Encoding) -> Support {
+        match e {
+            Encoding::LegacyBinaryV0 => self.legacy_binary_v0,
+            Encoding::LegacyBinary => self.legacy_binary,
+            Encoding::Binf => self.binf,
+            Encoding::Json => self.json,
+            Encoding::Ubjson => self.ubjson,
+            Encoding::Bs64 => self.bs64,
+            Encoding::PickleRawBinary => self.pickle_raw_binary,
+            Encoding::PickleConfigOffset => self.pickle_config_offset,
+            Encoding::PickleJsonSnapshot => self.pickle_json_snapshot,
+            Encoding::PickleUbjsonSnapshot => self.pickle_ubjson_snapshot,
+        }
+    }
+}
+
+/// A JSON model dialect and which xgboost versions read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JsonDialect {
+    /// Stable id, e.g. `no-leaf-child-counts`.
+    pub id: String,
+    /// What it is and what older loaders do with it.
+    pub description: String,
+    /// The oldest xgboost that reads it correctly.
+    pub readable_from: Version,
+    /// What xgboost older than `readable_from` does with it.
+    pub outcome_before: Support,
+    /// Versions older than this fail outright (when `outcome_before` is
+    /// `mispredicts` for the versions in between).
+    pub fails_before: Option<Version>,
+}
+
+impl JsonDialect {
+    /// What an xgboost of version `v` does with a file in this dialect.
+    pub fn support_in(&self, v: Version) -> Support {
+        if v >= self.readable_from {
+            Support::Loads
+        } else if self.fails_before.is_some_and(|f| v < f) {
+            Support::Fails
+        } else {
+            self.outcome_before
+        }
+    }
+}
+
+/// One SageMaker XGBoost image tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    /// The SageMaker version / image tag family, e.g. `1.7-1`.
+    pub tag: String,
+    /// Pinned xgboost version.
+    pub xgboost: Version,
+    /// Pinned xgboost version as written in the Dockerfile (`0.90`, `1.7.4`).
+    pub xgboost_text: String,
+    /// Python version of the current image.
+    pub python: Version,
+    /// Python versions earlier or later rebuilds of the same tag used.
+    pub python_history: Vec<Version>,
+    /// Full image tag (`1.0-1-cpu-py3` for 0.90-x/1.0-1, otherwise the tag).
+    pub image_tag: String,
+    /// Graviton (arm64) image tag, when one exists.
+    pub graviton_tag: Option<String>,
+    /// How model files are picked.
+    pub discovery: Discovery,
+    /// Dotfiles skipped before picking.
+    pub skip_dotfiles: bool,
+    /// The ensemble (load every file) is implemented.
+    pub ensemble_supported: bool,
+    /// The ensemble is on unless `SAGEMAKER_INFERENCE_ENSEMBLE` is not `true`.
+    pub ensemble_default: bool,
+    /// What the container raises when no model file is found.
+    pub no_model_error: String,
+    /// Free-text notes on discovery.
+    pub notes: String,
+    /// Where the facts come from.
+    pub source: String,
+    /// What its xgboost does with each encoding.
+    pub reads: Reads,
+}
+
+impl Container {
+    /// The highest pickle protocol the image's current Python reads (4
+    /// before Python 3.8, 5 from 3.8).
+    pub fn max_pickle_protocol(&self) -> u8 {
+        python_max_pickle_protocol(self.python)
+    }
+
+    /// What the pinned xgboost does with `encoding` (ignoring dialect details).
+    pub fn support(&self, encoding: Encoding) -> Support {
+        self.reads.get(encoding)
+    }
+
+    /// True when the tag loads every regular file at the root by default.
+    pub fn loads_every_root_file(&self) -> bool {
+        self.discovery == Discovery::AllFiles && self.ensemble_default
+    }
+
+    /// One line describing discovery, for reports.
+    pub fn discovery_summary(&self) -> String {
+        let mut s = self.discovery.describe().to_string();
+        if self.discovery != Discovery::FirstEntry {
+            s.push_str(if self.skip_dotfiles {
+                ", dotfiles skipped"
+            } else {
+                ", dotfiles NOT skipped"
+            });
+        }
+        if self.ensemble_supported {
+            s.push_str(if self.ensemble_default {
+                ", ensemble on by default"
+            } else {
+                ", ensemble off by default"
+            });
+        } else {
+            s.push_str(", no ensemble");
+        }
+        s.push_str(", subfolders ignored");
+        if self.discovery == Discovery::FirstEntry {
+            s = s.replace(", subfolders ignored", ", a subfolder may be picked");
+        }
+        s
+    }
+
+    /// Judges a file of a known encoding by encoding alone (no dialect or
+    /// model-content rules): the archive-level part of the verdict.
+    pub fn judge_encoding(&self, encoding: Encoding, member: Option<&str>) -> Verdict {
+        let reason = |code: &str, message: String| Reason {
+            code: code.into(),
+            message,
+            member: member.map(str::to_string),
+        };
+        match self.support(encoding) {
+            Support::Loads => Verdict::Loads { notes: Vec::new() },
+            Support::Fails => Verdict::FailsToLoad {
+                reasons: vec![reason(
+                    "container.encoding_unreadable",
+                    format!(
+                        "xgboost {} in {} cannot load a {}",
+                        self.xgboost_text,
+                        self.tag,
+                        encoding.describe()
+                    ),
+                )],
+            },
+            Support::Mispredicts => Verdict::LoadsButMispredicts {
+                reasons: vec![reason(
+                    "container.encoding_mispredicts",
+                    format!(
+                        "xgboost {} in {} loads a {} without error but predicts wrong numbers",
+                        self.xgboost_text,
+                        self.tag,
+                        encoding.describe()
+                    ),
+                )],
+            },
+        }
+    }
+
+    /// A reason when a pickle of `protocol` cannot be read by this image's Python.
+    pub fn pickle_protocol_reason(&self, protocol: u8, member: Option<&str>) -> Option<Reason> {
+        (protocol > self.max_pickle_protocol()).then(|| Reason {
+            code: "container.pickle_protocol".into(),
+            message: format!(
+                "pickle protocol {protocol} needs Python 3.8 or newer; {} runs Python {}.{} (reads protocols up to {})",
+                self.tag,
+                self.python.major,
+                self.python.minor,
+                self.max_pickle_protocol()
+            ),
+            member: member.map(str::to_string),
+        })
+    }
+}
+
+/// The highest pickle protocol a Python version reads.
+pub fn python_max_pickle_protocol(python: Version) -> u8 {
+    match (python.major, python.minor) {
+        (3, m) if m >= 8 => 5,
+        (3, m) if m >= 4 => 4,
+        (3, _) => 3,
+        (m, _) if m > 3 => 5,
+        _ => 2,
+    }
+}
+
+/// BlazingText hosting facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlazingText {
+    /// ECR repository name.
+    pub repository: String,
+    /// SageMaker version string (`1`).
+    pub version: String,
+    /// Image tag.
+    pub image_tag: String,
+    /// The file name hosting loads (`model.bin`).
+    pub model_file: String,
+    /// How the model file is found.
+    pub discovery: String,
+    /// Where the facts come from.
+    pub source: String,
+    /// Region → registry account.
+    pub registries: BTreeMap<String, String>,
+}
+
+/// One ECR hostname rule.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcrRule {
+    /// AWS partition name.
+    pub partition: String,
+    /// Regions starting with this prefix use this rule.
+    pub region_prefix: String,
+    /// Hostname template with `{region}`.
+    pub hostname: String,
+}
+
+// ---------------------------------------------------------------------------
+// The table
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    schema: String,
+    ecr: RawEcr,
+    blazingtext: RawBlazingText,
+    xgboost: RawXgboost,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEcr {
+    default: String,
+    rule: Vec<EcrRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBlazingText {
+    repository: String,
+    version: String,
+    image_tag: String,
+    model_file: String,
+    discovery: String,
+    source: String,
+    registries: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawXgboost {
+    repository: String,
+    model_file: String,
+    ensemble_env: String,
+    registries: BTreeMap<String, String>,
+    json_dialect: Vec<RawDialect>,
+    tag: Vec<RawTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDialect {
+    id: String,
+    description: String,
+    readable_from: String,
+    outcome_before: Support,
+    fails_before: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTag {
+    tag: String,
+    xgboost: String,
+    python: String,
+    #[serde(default)]
+    python_history: Vec<String>,
+    image_tag: String,
+    graviton_tag: Option<String>,
+    discovery: Discovery,
+    skip_dotfiles: bool,
+    ensemble_supported: bool,
+    ensemble_default: bool,
+    no_model_error: String,
+    notes: String,
+    source: String,
+    reads: Reads,
+}
+
+/// The parsed container table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerTable {
+    /// XGBoost tags, oldest → newest.
+    pub xgboost: Vec<Container>,
+    /// ECR repository of every XGBoost tag.
+    pub xgboost_repository: String,
+    /// The file name SageMaker training writes and sm-pack packs (`xgboost-model`).
+    pub xgboost_model_file: String,
+    /// Environment variable that switches the ensemble off.
+    pub ensemble_env: String,
+    /// Region → registry account for `sagemaker-xgboost`.
+    pub xgboost_registries: BTreeMap<String, String>,
+    /// JSON dialect rules.
+    pub json_dialects: Vec<JsonDialect>,
+    /// BlazingText.
+    pub blazingtext: BlazingText,
+    /// ECR hostname template for regions no rule matches.
+    pub ecr_default: String,
+    /// ECR hostname rules per partition.
+    pub ecr_rules: Vec<EcrRule>,
+}
+
+fn table_error(message: impl Into<String>) -> Error {
+    Error::Usage {
+        message: format!("container table: {}", message.into()),
+    }
+}
+
+fn parse_version(what: &str, s: &str) -> Result<Version> {
+    Version::parse(s).ok_or_else(|| table_error(format!("{what}: bad version {s:?}")))
+}
+
+impl ContainerTable {
+    /// The table shipped with sm-pack, parsed on first use.
+    pub fn builtin() -> Result<&'static ContainerTable> {
+        static TABLE: OnceLock<std::result::Result<ContainerTable, String>> = OnceLock::new();
+        TABLE
+            .get_or_init(|| ContainerTable::parse(CONTAINERS_TOML).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|m| Error::Usage { message: m.clone() })
+    }
+
+    /// Parses a table in the `formats/containers.toml` format.
+    pub fn parse(text: &str) -> Result<ContainerTable> {
+        let raw: RawTable = toml::from_str(text).map_err(|e| table_error(e.to_string()))?;
+        if raw.schema != CONTAINERS_SCHEMA {
+            return Err(table_error(format!(
+                "schema {:?}, expected {CONTAINERS_SCHEMA:?}",
+                raw.schema
+            )));
+        }
+        let mut xgboost = Vec::with_capacity(raw.xgboost.tag.len());
+        for t in raw.xgboost.tag {
+            let python_history = t
+                .python_history
+                .iter()
+                .map(|p| parse_version(&t.tag, p))
+                .collect::<Result<Vec<_>>>()?;
+            let c = Container {
+                xgboost: parse_version(&t.tag, &t.xgboost)?,
+                python: parse_version(&t.tag, &t.python)?,
+                python_history,
+                xgboost_text: t.xgboost,
+                image_tag: t.image_tag,
+                graviton_tag: t.graviton_tag,
+                discovery: t.discovery,
+                skip_dotfiles: t.skip_dotfiles,
+                ensemble_supported: t.ensemble_supported,
+                ensemble_default: t.ensemble_default,
+                no_model_error: t.no_model_error,
+                notes: t.notes,
+                source: t.source,
+                reads: t.reads,
+                tag: t.tag,
+            };
+            if c.ensemble_default && !c.ensemble_supported {
+                return Err(table_error(format!(
+                    "{}: ensemble_default without ensemble_supported",
+                    c.tag
+                )));
+            }
+            if xgboost.iter().any(|o: &Container| o.tag == c.tag) {
+                return Err(table_error(format!("{}: listed twice", c.tag)));
+            }
+            if let Some(prev) = xgboost.last()
+                && prev.xgboost > c.xgboost
+            {
+                return Err(table_error(format!(
+                    "{}: tags must be listed oldest to newest",
+                    c.tag
+                )));
+            }
+            xgboost.push(c);
+        }
+        if xgboost.is_empty() {
+            return Err(table_error("no XGBoost tags"));
+        }
+        let json_dialects = raw
+            .xgboost
+            .json_dialect
+            .into_iter()
+            .map(|d| {
+                Ok(JsonDialect {
+                    readable_from: parse_version(&d.id, &d.readable_from)?,
+                    fails_before: d
+                        .fails_before
+                        .as_deref()
+                        .map(|f| parse_version(&d.id, f))
+                        .transpose()?,
+                    outcome_before: d.outcome_before,
+                    description: d.description,
+                    id: d.id,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let b = raw.blazingtext;
+        Ok(ContainerTable {
+            xgboost,
+            xgboost_repository: raw.xgboost.repository,
+            xgboost_model_file: raw.xgboost.model_file,
+            ensemble_env: raw.xgboost.ensemble_env,
+            xgboost_registries: raw.xgboost.registries,
+            json_dialects,
+            blazingtext: BlazingText {
+                repository: b.repository,
+                version: b.version,
+                image_tag: b.image_tag,
+                model_file: b.model_file,
+                discovery: b.discovery,
+                source: b.source,
+                registries: b.registries,
+            },
+            ecr_default: raw.ecr.default,
+            ecr_rules: raw.ecr.rule,
+        })
+    }
+
+    /// The container for a tag (`1.7-1`), also found by its full image tag
+    /// (`1.0-1-cpu-py3`) or graviton tag (`1.5-1-arm64`).
+    pub fn get(&self, tag: &str) -> Option<&Container> {
+        let tag = tag.trim();
+        let tag = tag.strip_prefix("sagemaker-xgboost:").unwrap_or(tag);
+        self.xgboost
+            .iter()
+            .find(|c| c.tag == tag || c.image_tag == tag || c.graviton_tag.as_deref() == Some(tag))
+    }
+
+    /// Like [`ContainerTable::get`], with an error that lists the valid tags.
+    pub fn require(&self, tag: &str) -> Result<&Container> {
+        self.get(tag).ok_or_else(|| Error::Usage {
+            message: format!(
+                "unknown SageMaker XGBoost container tag {tag:?}; valid tags: {}",
+                self.xgboost_tags().join(", ")
+            ),
+        })
+    }
+
+    /// Every XGBoost container, oldest → newest.
+    pub fn containers(&self) -> &[Container] {
+        &self.xgboost
+    }
+
+    /// Every XGBoost tag, oldest → newest.
+    pub fn xgboost_tags(&self) -> Vec<&str> {
+        self.xgboost.iter().map(|c| c.tag.as_str()).collect()
+    }
+
+    /// The newest XGBoost container (the default target).
+    pub fn newest_xgboost(&self) -> &Container {
+        // `parse` refuses an empty list, so there is always a last one.
+        &self.xgboost[self.xgboost.len() - 1]
+    }
+
+    /// The JSON dialect with this id.
+    pub fn json_dialect(&self, id: &str) -> Option<&JsonDialect> {
+        self.json_dialects.iter().find(|d| d.id == id)
+    }
+
+    /// The ECR hostname for a region (partition rules, else the default).
+    pub fn ecr_hostname(&self, region: &str) -> String {
+        let template = self
+            .ecr_rules
+            .iter()
+            .filter(|r| region.starts_with(&r.region_prefix))
+            .max_by_key(|r| r.region_prefix.len())
+            .map(|r| r.hostname.as_str())
+            .unwrap_or(&self.ecr_default);
+        template.replace("{region}", region)
+    }
+
+    /// The AWS partition of a region (`aws`, `aws-cn`, `aws-iso`, ...).
+    pub fn partition(&self, region: &str) -> &str {
+        self.ecr_rules
+            .iter()
+            .filter(|r| region.starts_with(&r.region_prefix))
+            .max_by_key(|r| r.region_prefix.len())
+            .map(|r| r.partition.as_str())
+            .unwrap_or("aws")
+    }
+
+    fn account<'a>(
+        &self,
+        map: &'a BTreeMap<String, String>,
+        what: &str,
+        region: &str,
+    ) -> Result<&'a str> {
+        map.get(region)
+            .map(String::as_str)
+            .ok_or_else(|| Error::Usage {
+                message: format!(
+                    "{what} images are not published in region {region:?}; valid regions: {}",
+                    map.keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+
+    /// The image URI of an XGBoost tag in a region, e.g.
+    /// `683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1`.
+    pub fn image_uri(&self, tag: &str, region: &str) -> Result<String> {
+        let c = self.require(tag)?;
+        let account = self.account(&self.xgboost_registries, "SageMaker XGBoost", region)?;
+        Ok(format!(
+            "{account}.dkr.{}/{}:{}",
+            self.ecr_hostname(region),
+            self.xgboost_repository,
+            c.image_tag
+        ))
+    }
+
+    /// The Graviton (arm64) image URI of a tag, when the tag has one.
+    pub fn graviton_image_uri(&self, tag: &str, region: &str) -> Result<Option<String>> {
+        let c = self.require(tag)?;
+        let Some(g) = &c.graviton_tag else {
+            return Ok(None);
+        };
+        let account = self.account(&self.xgboost_registries, "SageMaker XGBoost", region)?;
+        Ok(Some(format!(
+            "{account}.dkr.{}/{}:{g}",
+            self.ecr_hostname(region),
+            self.xgboost_repository
+        )))
+    }
+
+    /// The BlazingText image URI in a region, e.g.
+    /// `433757028032.dkr.ecr.us-west-2.amazonaws.com/blazingtext:1`.
+    pub fn blazingtext_image_uri(&self, region: &str) -> Result<String> {
+        let b = &self.blazingtext;
+        let account = self.account(&b.registries, "BlazingText", region)?;
+        Ok(format!(
+            "{account}.dkr.{}/{}:{}",
+            self.ecr_hostname(region),
+            b.repository,
+            b.image_tag
+        ))
+    }
+
+    /// Regions with SageMaker XGBoost images.
+    pub fn xgboost_regions(&self) -> Vec<&str> {
+        self.xgboost_registries.keys().map(String::as_str).collect()
+    }
+
+    /// Regions with BlazingText images.
+    pub fn blazingtext_regions(&self) -> Vec<&str> {
+        self.blazingtext
+            .registries
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// The image URI of an XGBoost tag in a region, from the built-in table.
+pub fn image_uri(tag: &str, region: &str) -> Result<String> {
+    ContainerTable::builtin()?.image_uri(tag, region)
+}
+
+/// The region to use: `explicit`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`,
+/// else [`DEFAULT_REGION`]. The flag is true when the default was used.
+pub fn resolve_region(explicit: Option<&str>) -> (String, bool) {
+    if let Some(r) = explicit.map(str::trim).filter(|r| !r.is_empty()) {
+        return (r.to_string(), false);
+    }
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            return (v.trim().to_string(), false);
+        }
+    }
+    (DEFAULT_REGION.to_string(), true)
+}
+
+// ---------------------------------------------------------------------------
+// Verdicts
+
+/// Why a verdict is what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    /// Stable code (the same codes as the matching findings).
+    pub code: String,
+    /// One sentence.
+    pub message: String,
+    /// The archive member concerned, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+}
+
+impl Reason {
+    /// A reason without a member.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Reason {
+            code: code.into(),
+            message: message.into(),
+            member: None,
+        }
+    }
+
+    /// Attaches the member concerned.
+    pub fn member(mut self, name: impl Into<String>) -> Self {
+        self.member = Some(name.into());
+        self
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(m) = &self.member {
+            write!(f, "{m}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// What one container does with a model (or an archive of models).
+///
+/// "Loads" is only ever said when every check that could say otherwise has
+/// run; when a check could not run the verdict is [`Verdict::Undetermined`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The container loads it and predicts like the producer.
+    Loads {
+        /// Things worth knowing that do not change the outcome.
+        notes: Vec<Reason>,
+    },
+    /// Loading raises: the endpoint does not come up.
+    FailsToLoad {
+        /// Why.
+        reasons: Vec<Reason>,
+    },
+    /// It loads without error but predicts different numbers.
+    LoadsButMispredicts {
+        /// Why.
+        reasons: Vec<Reason>,
+    },
+    /// sm-pack could not decide (a check it needs is not available).
+    Undetermined {
+        /// What could not be checked.
+        reasons: Vec<Reason>,
+    },
+}
+
+impl Verdict {
+    /// A clean "loads".
+    pub fn loads() -> Self {
+        Verdict::Loads { notes: Vec::new() }
+    }
+
+    /// "Fails to load" for one reason.
+    pub fn fails(reason: Reason) -> Self {
+        Verdict::FailsToLoad {
+            reasons: vec![reason],
+        }
+    }
+
+    /// "Loads but mispredicts" for one reason.
+    pub fn mispredicts(reason: Reason) -> Self {
+        Verdict::LoadsButMispredicts {
+            reasons: vec![reason],
+        }
+    }
+
+    /// "Undetermined" for one reason.
+    pub fn undetermined(reason: Reason) -> Self {
+        Verdict::Undetermined {
+            reasons: vec![reason],
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Verdict::Loads { .. } => 0,
+            Verdict::Undetermined { .. } => 1,
+            Verdict::LoadsButMispredicts { .. } => 2,
+            Verdict::FailsToLoad { .. } => 3,
+        }
+    }
+
+    /// Short label: `loads`, `fails to load`, `loads but mispredicts`, `undetermined`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Loads { .. } => "loads",
+            Verdict::FailsToLoad { .. } => "fails to load",
+            Verdict::LoadsButMispredicts { .. } => "loads but mispredicts",
+            Verdict::Undetermined { .. } => "undetermined",
+        }
+    }
+
+    /// True only for [`Verdict::Loads`].
+    pub fn is_loads(&self) -> bool {
+        matches!(self, Verdict::Loads { .. })
+    }
+
+    /// The reasons (or notes, for "loads").
+    pub fn reasons(&self) -> &[Reason] {
+        match self {
+            Verdict::Loads { notes } => notes,
+            Verdict::FailsToLoad { reasons }
+            | Verdict::LoadsButMispredicts { reasons }
+            | Verdict::Undetermined { reasons } => reasons,
+        }
+    }
+
+    fn into_reasons(self) -> Vec<Reason> {
+        match self {
+            Verdict::Loads { notes } => notes,
+            Verdict::FailsToLoad { reasons }
+            | Verdict::LoadsButMispredicts { reasons }
+            | Verdict::Undetermined { reasons } => reasons,
+        }
+    }
+
+    fn with_reasons(rank: u8, reasons: Vec<Reason>) -> Self {
+        match rank {
+            0 => Verdict::Loads { notes: reasons },
+            1 => Verdict::Undetermined { reasons },
+            2 => Verdict::LoadsButMispredicts { reasons },
+            _ => Verdict::FailsToLoad { reasons },
+        }
+    }
+
+    /// Combines two verdicts about parts of the same deployment: the worse
+    /// outcome wins (fails > mispredicts > undetermined > loads) and keeps
+    /// its reasons; the better one's reasons are dropped unless both are equal.
+    pub fn combine(self, other: Verdict) -> Verdict {
+        let (a, b) = (self.rank(), other.rank());
+        match a.cmp(&b) {
+            std::cmp::Ordering::Greater => self,
+            std::cmp::Ordering::Less => other,
+            std::cmp::Ordering::Equal => {
+                let mut r = self.into_reasons();
+                for x in other.into_reasons() {
+                    if !r.contains(&x) {
+                        r.push(x);
+                    }
+                }
+                Verdict::with_reasons(a, r)
+            }
+        }
+    }
+
+    /// Adds a note to a "loads" verdict (other verdicts keep it as a reason).
+    pub fn note(self, reason: Reason) -> Verdict {
+        let rank = self.rank();
+        let mut r = self.into_reasons();
+        if !r.contains(&reason) {
+            r.push(reason);
+        }
+        Verdict::with_reasons(rank, r)
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())?;
+        let reasons = self.reasons();
+        if !reasons.is_empty() {
+            f.write_str(": ")?;
+            for (i, r) in reasons.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{r}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Sniffing (first bytes only)
+
+/// What the first bytes of a file say about it, without parsing the model.
+///
+/// This is enough for the archive-level verdict (encodings a tag cannot read,
+/// pickle protocols its Python cannot read, files that are no model at all);
+/// the XGBoost reader decides the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Sniffed {
+    /// Empty file.
+    Empty,
+    /// Python pickle (opcode `0x80` + protocol).
+    Pickle {
+        /// Pickle protocol byte.
+        protocol: u8,
+    },
+    /// Legacy binary with the `binf` magic.
+    Binf,
+    /// Headerless legacy binary; `major_version` from its header.
+    LegacyBinary {
+        /// Header `major_version` (0 for xgboost 0.90).
+        major_version: u32,
+    },
+    /// JSON text (`{` then optional whitespace then `"`).
+    Json,
+    /// UBJSON (`{` then an ASCII letter).
+    Ubjson,
+    /// Base64 legacy model.
+    Bs64,
+    /// A raw `CONFIG-offset:` memory snapshot (not a model file).
+    ConfigOffset,
+    /// fastText `.bin`/`.ftz` (magic 793712314).
+    FastText {
+        /// fastText file version.
+        version: i32,
+    },
+    /// gzip data.
+    Gzip,
+    /// Something else (text, a manifest, ...).
+    Unknown,
+}
+
+/// fastText magic number (little-endian i32 at offset 0).
+pub const FASTTEXT_MAGIC: i32 = 793_712_314;
+
+fn le_u32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_le_bytes)
+}
+
+fn le_u64(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
+}
+
+/// Plausible legacy-binary layout: 136-byte LearnerModelParam, then the
+/// objective and booster names as u64-length strings.
+fn legacy_binary_major(b: &[u8]) -> Option<u32> {
+    let major = le_u32(b, 20)?;
+    if major > 3 {
+        return None;
+    }
+    let olen = le_u64(b, 136)? as usize;
+    if !(1..64).contains(&olen) {
+        return None;
+    }
+    let obj = b.get(144..144 + olen)?;
+    if !obj
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'_' | b'-'))
+    {
+        return None;
+    }
+    let blen = le_u64(b, 144 + olen)? as usize;
+    let booster = b.get(152 + olen..152 + olen + blen.min(16))?;
+    matches!(booster, b"gbtree" | b"gblinear" | b"dart").then_some(major)
+}
+
+/// Sniffs a model file from its first bytes (give at least 512 when you can).
+pub fn sniff(prefix: &[u8]) -> Sniffed {
+    match prefix {
+        [] => Sniffed::Empty,
+        [0x80, p, ..] if (2..=5).contains(p) => Sniffed::Pickle { protocol: *p },
+        [0x1f, 0x8b, ..] => Sniffed::Gzip,
+        [b'b', b'i', b'n', b'f', ..] => Sniffed::Binf,
+        [b'b', b's', b'6', b'4', ..] => Sniffed::Bs64,
+        _ if prefix.starts_with(b"CONFIG-offset:") => Sniffed::ConfigOffset,
+        [b'{', rest @ ..] => {
+            let first = rest.iter().find(|c| !c.is_ascii_whitespace());
+            match first {
+                Some(b'"') | Some(b'}') => Sniffed::Json,
+                Some(c) if c.is_ascii_alphabetic() && rest.first() == Some(c) => Sniffed::Ubjson,
+                _ => Sniffed::Unknown,
+            }
+        }
+        _ => {
+            if prefix.len() >= 8 && le_u32(prefix, 0) == Some(FASTTEXT_MAGIC as u32) {
+                let version = le_u32(prefix, 4).unwrap_or(0) as i32;
+                return Sniffed::FastText { version };
+            }
+            match legacy_binary_major(prefix) {
+                Some(major_version) => Sniffed::LegacyBinary { major_version },
+                None => Sniffed::Unknown,
+            }
+        }
+    }
+}
+
+impl Sniffed {
+    /// The encoding, when the first bytes alone decide it (pickles need the
+    /// payload, which only the reader can find).
+    pub fn encoding(self) -> Option<Encoding> {
+        match self {
+            Sniffed::Binf => Some(Encoding::Binf),
+            Sniffed::LegacyBinary { major_version: 0 } => Some(Encoding::LegacyBinaryV0),
+            Sniffed::LegacyBinary { .. } => Some(Encoding::LegacyBinary),
+            Sniffed::Json => Some(Encoding::Json),
+            Sniffed::Ubjson => Some(Encoding::Ubjson),
+            Sniffed::Bs64 => Some(Encoding::Bs64),
+            _ => None,
+        }
+    }
+
+    /// A human description.
+    pub fn describe(self) -> String {
+        match self {
+            Sniffed::Empty => "empty file".into(),
+            Sniffed::Pickle { protocol } => format!("Python pickle (protocol {protocol})"),
+            Sniffed::Binf => Encoding::Binf.describe().into(),
+            Sniffed::LegacyBinary { major_version: 0 } => {
+                Encoding::LegacyBinaryV0.describe().into()
+            }
+            Sniffed::LegacyBinary { major_version } => {
+                format!("legacy binary XGBoost model (header version {major_version}.x)")
+            }
+            Sniffed::Json => "JSON text".into(),
+            Sniffed::Ubjson => "UBJSON".into(),
+            Sniffed::Bs64 => Encoding::Bs64.describe().into(),
+            Sniffed::ConfigOffset => "raw xgboost memory snapshot (CONFIG-offset)".into(),
+            Sniffed::FastText { version } => format!("fastText model (version {version})"),
+            Sniffed::Gzip => "gzip-compressed data".into(),
+            Sniffed::Unknown => "not a recognised model format".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> &'static ContainerTable {
+        ContainerTable::builtin().expect("the shipped table parses")
+    }
+
+    #[test]
+    fn every_tag_in_order_with_pins() {
+        let t = table();
+        let expect = [
+            ("0.90-1", "0.90", "3.7.10"),
+            ("0.90-2", "0.90", "3.6.13"),
+            ("1.0-1", "1.0.0", "3.7.10"),
+            ("1.2-1", "1.2.0", "3.7.10"),
+            ("1.2-2", "1.2.0", "3.7.10"),
+            ("1.3-1", "1.3.3", "3.7.10"),
+            ("1.5-1", "1.5.2", "3.8.13"),
+            ("1.7-1", "1.7.4", "3.8.13"),
+            ("3.0-5", "3.0.5", "3.10"),
+            ("3.2-0", "3.2.0", "3.12"),
+        ];
+        assert_eq!(
+            t.xgboost_tags(),
+            expect.iter().map(|e| e.0).collect::<Vec<_>>()
+        );
+        for (tag, xgb, py) in expect {
+            let c = t.get(tag).expect("tag");
+            assert_eq!(c.xgboost_text, xgb, "{tag}");
+            assert_eq!(c.python, Version::parse(py).expect("v"), "{tag}");
+        }
+        assert_eq!(t.newest_xgboost().tag, "3.2-0");
+    }
+
+    #[test]
+    fn discovery_rules_match_the_serving_code() {
+        let t = table();
+        let d = |tag: &str| {
+            let c = t.get(tag).expect("tag");
+            (
+                c.discovery,
+                c.skip_dotfiles,
+                c.ensemble_supported,
+                c.ensemble_default,
+            )
+        };
+        use Discovery::*;
+        assert_eq!(d("0.90-1"), (FirstEntry, false, false, false));
+        assert_eq!(d("0.90-2"), (FirstFile, false, false, false));
+        assert_eq!(d("1.0-1"), (FirstFile, false, false, false));
+        assert_eq!(d("1.2-1"), (FirstFile, true, false, false));
+        assert_eq!(d("1.2-2"), (AllFiles, false, true, true));
+        for tag in ["1.3-1", "1.5-1", "1.7-1", "3.0-5", "3.2-0"] {
+            assert_eq!(d(tag), (AllFiles, true, true, true), "{tag}");
+        }
+    }
+
+    #[test]
+    fn reads_match_the_load_matrix() {
+        use Encoding::*;
+        use Support::*;
+        let t = table();
+        // Rows of reference/sagemaker-containers.md §7 and xgboost-formats.md §4.
+        let row =
+            |e: Encoding| -> Vec<Support> { t.containers().iter().map(|c| c.support(e)).collect() };
+        let (l, f, m) = (Loads, Fails, Mispredicts);
+        assert_eq!(row(LegacyBinaryV0), [l, l, l, l, l, l, l, l, l, f]);
+        assert_eq!(row(LegacyBinary), [m, m, l, l, l, l, l, l, l, f]);
+        assert_eq!(row(Binf), [m, m, l, l, l, l, l, l, l, f]);
+        assert_eq!(row(Json), [f, f, l, l, l, l, l, l, l, l]);
+        assert_eq!(row(Ubjson), [f, f, f, f, f, f, f, l, l, l]);
+        assert_eq!(row(Bs64), [f; 10]);
+        assert_eq!(row(PickleRawBinary), [l, l, f, f, f, f, f, f, f, f]);
+        assert_eq!(row(PickleConfigOffset), [f, f, l, l, l, l, l, l, l, f]);
+        assert_eq!(row(PickleJsonSnapshot), [f, f, f, f, f, l, l, l, l, f]);
+        assert_eq!(row(PickleUbjsonSnapshot), [f, f, f, f, f, f, f, l, l, l]);
+    }
+
+    #[test]
+    fn pickle_protocols_follow_python() {
+        let t = table();
+        let p: Vec<u8> = t
+            .containers()
+            .iter()
+            .map(Container::max_pickle_protocol)
+            .collect();
+        assert_eq!(p, [4, 4, 4, 4, 4, 4, 5, 5, 5, 5]);
+        let c = t.get("1.3-1").expect("tag");
+        assert!(c.pickle_protocol_reason(5, Some("xgboost-model")).is_some());
+        assert!(c.pickle_protocol_reason(4, None).is_none());
+    }
+
+    #[test]
+    fn json_dialects() {
+        let t = table();
+        let v = |s| Version::parse(s).expect("v");
+        let vb = t.json_dialect("vector-base-score").expect("dialect");
+        assert_eq!(vb.support_in(v("1.0.0")), Support::Fails);
+        assert_eq!(vb.support_in(v("1.2.0")), Support::Mispredicts);
+        assert_eq!(vb.support_in(v("3.0.5")), Support::Mispredicts);
+        assert_eq!(vb.support_in(v("3.2.0")), Support::Loads);
+        let nl = t.json_dialect("no-leaf-child-counts").expect("dialect");
+        assert_eq!(nl.support_in(v("1.2.0")), Support::Fails);
+        assert_eq!(nl.support_in(v("1.3.3")), Support::Loads);
+        let dl = t.json_dialect("int-default-left").expect("dialect");
+        assert_eq!(dl.support_in(v("1.5.2")), Support::Fails);
+        assert_eq!(dl.support_in(v("1.7.4")), Support::Loads);
+    }
+
+    #[test]
+    fn image_uris() {
+        let t = table();
+        assert_eq!(
+            t.image_uri("1.7-1", "us-east-1").expect("uri"),
+            "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+        );
+        assert_eq!(
+            image_uri("1.0-1", "us-west-2").expect("uri"),
+            "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3"
+        );
+        assert_eq!(t.get("1.0-1").expect("tag").image_tag, "1.0-1-cpu-py3");
+        assert_eq!(t.get("0.90-1").expect("tag").image_tag, "0.90-1-cpu-py3");
+        assert_eq!(t.get("1.2-1").expect("tag").image_tag, "1.2-1");
+        assert_eq!(
+            t.blazingtext_image_uri("us-west-2").expect("uri"),
+            "433757028032.dkr.ecr.us-west-2.amazonaws.com/blazingtext:1"
+        );
+        assert_eq!(
+            t.blazingtext_image_uri("us-east-1").expect("uri"),
+            "811284229777.dkr.ecr.us-east-1.amazonaws.com/blazingtext:1"
+        );
+        assert_eq!(
+            t.image_uri("3.2-0", "cn-north-1").expect("uri"),
+            "450853457545.dkr.ecr.cn-north-1.amazonaws.com.cn/sagemaker-xgboost:3.2-0"
+        );
+        assert_eq!(
+            t.ecr_hostname("us-iso-east-1"),
+            "ecr.us-iso-east-1.c2s.ic.gov"
+        );
+        assert_eq!(
+            t.ecr_hostname("us-isob-east-1"),
+            "ecr.us-isob-east-1.sc2s.sgov.gov"
+        );
+        assert_eq!(
+            t.ecr_hostname("us-isof-south-1"),
+            "ecr.us-isof-south-1.csp.hci.ic.gov"
+        );
+        assert_eq!(
+            t.ecr_hostname("us-gov-west-1"),
+            "ecr.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(t.partition("cn-northwest-1"), "aws-cn");
+        assert_eq!(
+            t.graviton_image_uri("1.5-1", "eu-west-1").expect("uri"),
+            Some(
+                "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.5-1-arm64".into()
+            )
+        );
+        assert_eq!(
+            t.graviton_image_uri("1.7-1", "eu-west-1").expect("uri"),
+            None
+        );
+        // The registries are the reference's, region for region.
+        assert_eq!(t.xgboost_registries.len(), 37);
+        assert_eq!(t.blazingtext.registries.len(), 37);
+        assert_eq!(t.xgboost_registries["ap-northeast-3"], "867004704886");
+        assert_eq!(t.blazingtext.registries["me-south-1"], "249704162688");
+    }
+
+    #[test]
+    fn unknown_tag_and_region_errors_list_the_valid_ones() {
+        let t = table();
+        let e = t.image_uri("1.6-1", "us-east-1").expect_err("unknown tag");
+        assert!(e.to_string().contains("1.7-1, 3.0-5, 3.2-0"), "{e}");
+        let e = t
+            .image_uri("1.7-1", "mars-north-1")
+            .expect_err("unknown region");
+        assert!(e.to_string().contains("us-west-2"), "{e}");
+        let e = t
+            .blazingtext_image_uri("mars-north-1")
+            .expect_err("unknown region");
+        assert!(e.to_string().contains("BlazingText"), "{e}");
+        assert_eq!(
+            t.get("1.0-1-cpu-py3").map(|c| c.tag.as_str()),
+            Some("1.0-1")
+        );
+        assert_eq!(t.get("1.3-1-arm64").map(|c| c.tag.as_str()), Some("1.3-1"));
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b""), Sniffed::Empty);
+        assert_eq!(sniff(b"\x80\x04\x95"), Sniffed::Pickle { protocol: 4 });
+        assert_eq!(sniff(b"binf\0\0\0?"), Sniffed::Binf);
+        assert_eq!(sniff(b"{\"learner\":{}}"), Sniffed::Json);
+        assert_eq!(sniff(b"{\n  \"learner\": 1}"), Sniffed::Json);
+        assert_eq!(sniff(b"{L\0\0\0\0\0\0\0\x07learner"), Sniffed::Ubjson);
+        assert_eq!(sniff(b"requests==2.0\n"), Sniffed::Unknown);
+        assert_eq!(sniff(b"bs64abcd"), Sniffed::Bs64);
+        let mut ft = FASTTEXT_MAGIC.to_le_bytes().to_vec();
+        ft.extend_from_slice(&12i32.to_le_bytes());
+        assert_eq!(sniff(&ft), Sniffed::FastText { version: 12 });
+        // A headerless 0.90 binary: LearnerModelParam, objective, booster.
+        let mut b = vec![0u8; 136];
+        b.extend_from_slice(&15u64.to_le_bytes());
+        b.extend_from_slice(b"binary:logistic");
+        b.extend_from_slice(&6u64.to_le_bytes());
+        b.extend_from_slice(b"gbtree");
+        assert_eq!(sniff(&b), Sniffed::LegacyBinary { major_version: 0 });
+        assert_eq!(sniff(&b).encoding(), Some(Encoding::LegacyBinaryV0));
+        b[20] = 1;
+        assert_eq!(sniff(&b).encoding(), Some(Encoding::LegacyBinary));
+    }
+
+    #[test]
+    fn verdicts_combine_worst_first() {
+        let a = Verdict::loads();
+        let f = Verdict::fails(Reason::new("x", "broken"));
+        let m = Verdict::mispredicts(Reason::new("y", "wrong"));
+        assert_eq!(a.clone().combine(f.clone()), f);
+        assert_eq!(m.clone().combine(f.clone()), f);
+        assert_eq!(a.clone().combine(m.clone()), m);
+        let u = Verdict::undetermined(Reason::new("z", "?"));
+        assert_eq!(u.clone().combine(a.clone()), u);
+        assert_eq!(u.clone().combine(m.clone()), m);
+        let ff = f.clone().combine(Verdict::fails(Reason::new("w", "also")));
+        assert_eq!(ff.reasons().len(), 2);
+        assert!(a.note(Reason::new("n", "note")).is_loads());
+        let j = serde_json::to_value(&f).expect("json");
+        assert_eq!(j["outcome"], "fails_to_load");
+    }
+
+    #[test]
+    fn bad_tables_are_refused() {
+        let bad = CONTAINERS_TOML.replace("sm-pack.containers/v1", "v0");
+        assert!(ContainerTable::parse(&bad).is_err());
+        let bad = CONTAINERS_TOML.replacen("discovery = \"first-entry\"", "discovery = \"x\"", 1);
+        assert!(ContainerTable::parse(&bad).is_err());
+    }
+}
