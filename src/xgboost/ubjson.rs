@@ -1,0 +1,445 @@
+//! Reader for XGBoost's UBJSON dialect (1.6+).
+//!
+//! The dialect (`src/common/json.cc` upstream):
+//! * every multi-byte number is big-endian;
+//! * object keys carry no `S` marker: `L` + i64 length + UTF-8 bytes;
+//!   strings are `S` `L` i64 length + bytes. XGBoost reads only `L`
+//!   lengths; other length markers are accepted here but reported
+//!   ([`UbjFacts::non_l_lengths`]);
+//! * objects are `{` … `}` (no `$`/`#` optimisation);
+//! * arrays are `[` … `]`, or counted `[` `#` `L` n + n values with no `]`,
+//!   or typed `[` `$` t `#` `L` n + n raw big-endian elements with no `]`,
+//!   `t` ∈ {`d` f32, `D` f64, `i` i8, `U` u8, `I` i16, `l` i32, `L` i64};
+//! * scalars `i U I l L d D T F Z C S`; `H` (high precision) and `N` (no-op)
+//!   are rejected like XGBoost does.
+//!
+//! Every count is checked against the bytes that remain before anything is
+//! allocated, and nesting is capped at [`MAX_DEPTH`].
+
+use super::doc::{Node, Packed, PackedData, Value, try_pack};
+
+/// Maximum nesting depth of arrays/objects.
+pub const MAX_DEPTH: usize = 128;
+
+/// A decoding error at a byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset.
+    pub offset: u64,
+    /// What went wrong.
+    pub message: String,
+    /// True when the input ended early.
+    pub truncated: bool,
+}
+
+/// Facts about the encoding noticed while reading.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UbjFacts {
+    /// Typed-array element markers seen (sorted, unique).
+    pub typed_markers: String,
+    /// Scalar value markers seen (sorted, unique).
+    pub scalar_markers: String,
+    /// Some key/string/count length used a marker other than `L`.
+    pub non_l_lengths: bool,
+    /// Offset just after the top-level value.
+    pub end: u64,
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    p: usize,
+    typed: [bool; 128],
+    scalars: [bool; 128],
+    non_l: bool,
+}
+
+type R<T> = Result<T, DecodeError>;
+
+/// Decodes one UBJSON value from `bytes`.
+pub fn parse(bytes: &[u8]) -> R<(Node, UbjFacts)> {
+    let mut r = Reader {
+        b: bytes,
+        p: 0,
+        typed: [false; 128],
+        scalars: [false; 128],
+        non_l: false,
+    };
+    let node = r.value(0)?;
+    let set = |flags: &[bool; 128]| -> String {
+        flags
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| **f)
+            .map(|(i, _)| char::from(i as u8))
+            .collect()
+    };
+    let facts = UbjFacts {
+        typed_markers: set(&r.typed),
+        scalar_markers: set(&r.scalars),
+        non_l_lengths: r.non_l,
+        end: r.p as u64,
+    };
+    Ok((node, facts))
+}
+
+fn marker_name(c: u8) -> String {
+    if c.is_ascii_graphic() {
+        format!("'{}'", c as char)
+    } else {
+        format!("byte 0x{c:02x}")
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn err<T>(&self, at: usize, msg: impl Into<String>) -> R<T> {
+        Err(DecodeError {
+            offset: at as u64,
+            message: msg.into(),
+            truncated: false,
+        })
+    }
+
+    fn remaining(&self) -> usize {
+        self.b.len().saturating_sub(self.p)
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> R<&'a [u8]> {
+        match self
+            .p
+            .checked_add(n)
+            .and_then(|end| self.b.get(self.p..end))
+        {
+            Some(s) => {
+                self.p += n;
+                Ok(s)
+            }
+            None => Err(DecodeError {
+                offset: self.p as u64,
+                message: format!(
+                    "input ends inside {what}: {n} bytes needed, {} remain",
+                    self.remaining()
+                ),
+                truncated: true,
+            }),
+        }
+    }
+
+    fn byte(&mut self, what: &str) -> R<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn arr<const N: usize>(&mut self, what: &str) -> R<[u8; N]> {
+        let s = self.take(N, what)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    /// Reads an integer of the given marker.
+    fn int_of(&mut self, marker: u8, what: &str) -> R<Option<i64>> {
+        Ok(Some(match marker {
+            b'i' => i64::from(i8::from_be_bytes(self.arr::<1>(what)?)),
+            b'U' => i64::from(u8::from_be_bytes(self.arr::<1>(what)?)),
+            b'I' => i64::from(i16::from_be_bytes(self.arr::<2>(what)?)),
+            b'l' => i64::from(i32::from_be_bytes(self.arr::<4>(what)?)),
+            b'L' => i64::from_be_bytes(self.arr::<8>(what)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// A length: marker + integer, non-negative and within what remains
+    /// (each unit needing at least `unit` bytes).
+    fn length(&mut self, what: &str, unit: usize) -> R<usize> {
+        let at = self.p;
+        let m = self.byte(what)?;
+        if m != b'L' {
+            self.non_l = true;
+        }
+        let Some(n) = self.int_of(m, what)? else {
+            return self.err(
+                at,
+                format!(
+                    "expected a length marker for {what}, found {}",
+                    marker_name(m)
+                ),
+            );
+        };
+        let Ok(n) = usize::try_from(n) else {
+            return self.err(at, format!("negative length {n} for {what}"));
+        };
+        let need = n.checked_mul(unit.max(1));
+        if need.is_none_or(|need| need > self.remaining()) {
+            return Err(DecodeError {
+                offset: at as u64,
+                message: format!(
+                    "{what} declares {n} elements ({} bytes at least) but only {} bytes remain",
+                    need.map(|x| x.to_string())
+                        .unwrap_or_else(|| "more than 2^64".into()),
+                    self.remaining()
+                ),
+                truncated: true,
+            });
+        }
+        Ok(n)
+    }
+
+    fn str_body(&mut self, what: &str) -> R<String> {
+        let n = self.length(what, 1)?;
+        let at = self.p;
+        let raw = self.take(n, what)?;
+        match std::str::from_utf8(raw) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => self.err(at + e.valid_up_to(), format!("{what} is not valid UTF-8")),
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> R<Node> {
+        let at = self.p;
+        let m = self.byte("a value marker")?;
+        self.value_of(m, at, depth)
+    }
+
+    fn value_of(&mut self, m: u8, at: usize, depth: usize) -> R<Node> {
+        if m < 128 && m != b'{' && m != b'[' {
+            self.scalars[m as usize] = true;
+        }
+        let value = match m {
+            b'{' => self.object(at, depth)?,
+            b'[' => self.array(at, depth)?,
+            b'S' => Value::Str(self.str_body("a string")?),
+            b'i' | b'U' | b'I' | b'l' | b'L' => {
+                Value::Int(self.int_of(m, "an integer")?.unwrap_or(0))
+            }
+            b'd' => Value::Float(f32::from_be_bytes(self.arr::<4>("an f32")?)),
+            b'D' => Value::Double(f64::from_be_bytes(self.arr::<8>("an f64")?)),
+            b'T' => Value::Bool(true),
+            b'F' => Value::Bool(false),
+            b'Z' => Value::Null,
+            b'C' => Value::Str(char::from(self.byte("a char")?).to_string()),
+            b'H' => {
+                return self.err(
+                    at,
+                    "high-precision numbers ('H') are not supported by XGBoost",
+                );
+            }
+            b'N' => return self.err(at, "no-op markers ('N') are not supported by XGBoost"),
+            b'}' | b']' => {
+                return self.err(
+                    at,
+                    format!("unexpected {} where a value was expected", marker_name(m)),
+                );
+            }
+            _ => {
+                return self.err(
+                    at,
+                    format!("unknown UBJSON value marker {}", marker_name(m)),
+                );
+            }
+        };
+        Ok(Node {
+            at: at as u64,
+            value,
+        })
+    }
+
+    fn enter(&self, at: usize, depth: usize) -> R<usize> {
+        if depth >= MAX_DEPTH {
+            return self.err(at, format!("nesting deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(depth + 1)
+    }
+
+    fn object(&mut self, at: usize, depth: usize) -> R<Value> {
+        let depth = self.enter(at, depth)?;
+        let mut entries = Vec::new();
+        loop {
+            let kat = self.p;
+            match self.b.get(self.p) {
+                None => {
+                    return Err(DecodeError {
+                        offset: self.p as u64,
+                        message: format!("input ends inside the object that starts at byte {at}"),
+                        truncated: true,
+                    });
+                }
+                Some(b'}') => {
+                    self.p += 1;
+                    return Ok(Value::Object(entries));
+                }
+                Some(b'#' | b'$') if entries.is_empty() && kat == at + 1 => {
+                    return self.err(
+                        kat,
+                        "counted/typed objects ('{#', '{$') are not part of XGBoost's UBJSON",
+                    );
+                }
+                Some(_) => {}
+            }
+            // A key: length marker + bytes (no 'S').
+            let key = match self.str_body("an object key") {
+                Ok(k) => k,
+                Err(e)
+                    if !e.truncated
+                        && e.offset == kat as u64
+                        && e.message.starts_with("expected a length") =>
+                {
+                    let c = self.b.get(kat).copied().unwrap_or(0);
+                    return self.err(
+                        kat,
+                        format!(
+                            "expected an object key (length marker 'L') or '}}', found {}",
+                            marker_name(c)
+                        ),
+                    );
+                }
+                Err(e) => return Err(e),
+            };
+            let v = self.value(depth)?;
+            entries.push((key, v));
+        }
+    }
+
+    fn array(&mut self, at: usize, depth: usize) -> R<Value> {
+        let depth = self.enter(at, depth)?;
+        match self.b.get(self.p) {
+            Some(b'$') => {
+                self.p += 1;
+                let tat = self.p;
+                let t = self.byte("a typed-array element marker")?;
+                let size = match t {
+                    b'i' | b'U' => 1,
+                    b'I' => 2,
+                    b'l' | b'd' => 4,
+                    b'L' | b'D' => 8,
+                    _ => {
+                        return self.err(
+                            tat,
+                            format!(
+                                "typed arrays of {} are not supported by XGBoost (only d D i U I l L)",
+                                marker_name(t)
+                            ),
+                        );
+                    }
+                };
+                self.typed[t as usize] = true;
+                let hat = self.p;
+                if self.byte("a typed-array count")? != b'#' {
+                    return self.err(hat, "a typed array must be followed by '#' and a count");
+                }
+                let n = self.length("a typed array", size)?;
+                let data_at = self.p;
+                let raw = self.take(n * size, "a typed array")?;
+                let data = decode_typed(t, raw);
+                Ok(Value::Typed(Packed {
+                    data,
+                    marker: Some(t),
+                    stride: size as u8,
+                    data_at: data_at as u64,
+                }))
+            }
+            Some(b'#') => {
+                self.p += 1;
+                let n = self.length("a counted array", 1)?;
+                let mut items = Vec::with_capacity(n.min(self.remaining()));
+                for _ in 0..n {
+                    items.push(self.value(depth)?);
+                }
+                Ok(try_pack(items))
+            }
+            _ => {
+                let mut items = Vec::new();
+                loop {
+                    let vat = self.p;
+                    let m = self.byte("an array")?;
+                    if m == b']' {
+                        return Ok(try_pack(items));
+                    }
+                    items.push(self.value_of(m, vat, depth)?);
+                }
+            }
+        }
+    }
+}
+
+fn decode_typed(t: u8, raw: &[u8]) -> PackedData {
+    match t {
+        b'i' => PackedData::I8(raw.iter().map(|&x| x as i8).collect()),
+        b'U' => PackedData::U8(raw.to_vec()),
+        b'I' => PackedData::I16(
+            raw.chunks_exact(2)
+                .map(|c| i16::from_be_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        b'l' => PackedData::I32(
+            raw.chunks_exact(4)
+                .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        b'L' => PackedData::I64(
+            raw.chunks_exact(8)
+                .map(|c| i64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+        ),
+        b'd' => PackedData::F32(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        _ => PackedData::F64(
+            raw.chunks_exact(8)
+                .map(|c| f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Vec<u8> {
+        let mut v = vec![b'L'];
+        v.extend_from_slice(&(k.len() as i64).to_be_bytes());
+        v.extend_from_slice(k.as_bytes());
+        v
+    }
+
+    #[test]
+    fn typed_and_counted() {
+        let mut b = vec![b'{'];
+        b.extend(key("a"));
+        b.extend([b'[', b'$', b'l', b'#', b'L']);
+        b.extend(2i64.to_be_bytes());
+        b.extend(1i32.to_be_bytes());
+        b.extend((-1i32).to_be_bytes());
+        b.extend(key("b"));
+        b.extend([b'[', b'#', b'L']);
+        b.extend(2i64.to_be_bytes());
+        b.extend([b'i', 3, b'I', 0, 127]);
+        b.push(b'}');
+        let (n, f) = parse(&b).unwrap();
+        assert_eq!(f.typed_markers, "l");
+        match n.value.get("a").map(|n| &n.value) {
+            Some(Value::Typed(p)) => assert_eq!(p.data, PackedData::I32(vec![1, -1])),
+            other => panic!("{other:?}"),
+        }
+        match n.value.get("b").map(|n| &n.value) {
+            Some(Value::Typed(p)) => assert_eq!(p.data, PackedData::I32(vec![3, 127])),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn absurd_count_rejected_before_alloc() {
+        let mut b = vec![b'[', b'$', b'd', b'#', b'L'];
+        b.extend(i64::MAX.to_be_bytes());
+        let e = parse(&b).unwrap_err();
+        assert!(e.truncated);
+        assert_eq!(e.offset, 4);
+    }
+
+    #[test]
+    fn depth_capped() {
+        let b = vec![b'['; 10_000];
+        assert!(parse(&b).unwrap_err().message.contains("nesting"));
+    }
+}

@@ -1,0 +1,826 @@
+//! Structural validation of a [`Model`].
+//!
+//! Every check has a stable finding code (see `formats/xgboost.md`). Tree
+//! walks are iterative (no recursion), so hostile trees (cycles, shared
+//! nodes, millions of nodes) cost linear time and memory. At most
+//! [`MAX_PER_CODE`] findings are listed per code; the rest are counted in one
+//! summary finding with the same code.
+
+use super::ir::*;
+use crate::report::{Finding, Location, Severity};
+use std::collections::BTreeMap;
+
+/// Findings listed per code before the rest are summarised.
+pub const MAX_PER_CODE: usize = 20;
+
+/// Per-tree statistics gathered while validating.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeStats {
+    /// Node slots in the arrays.
+    pub nodes: usize,
+    /// Leaves reachable from the root.
+    pub leaves: usize,
+    /// Split nodes reachable from the root.
+    pub splits: usize,
+    /// Deleted nodes.
+    pub deleted: usize,
+    /// Depth of the deepest reachable leaf (root only = 0).
+    pub depth: usize,
+    /// Reachable categorical splits.
+    pub categorical_splits: usize,
+}
+
+struct Sink {
+    findings: Vec<Finding>,
+    counts: BTreeMap<String, (usize, Severity)>,
+}
+
+impl Sink {
+    fn push(&mut self, f: Finding) {
+        let e = self.counts.entry(f.code.clone()).or_insert((0, f.severity));
+        e.0 += 1;
+        if e.0 <= MAX_PER_CODE {
+            self.findings.push(f);
+        }
+    }
+
+    fn finish(mut self) -> Vec<Finding> {
+        for (code, (n, sev)) in self.counts {
+            if n > MAX_PER_CODE {
+                self.findings.push(Finding::new(
+                    code.clone(),
+                    sev,
+                    format!(
+                        "… and {} more [{code}] findings not listed",
+                        n - MAX_PER_CODE
+                    ),
+                ));
+            }
+        }
+        self.findings
+    }
+}
+
+/// Validates a model. Returns the findings and per-tree statistics.
+pub fn validate(m: &Model) -> (Vec<Finding>, Vec<TreeStats>) {
+    let mut s = Sink {
+        findings: Vec::new(),
+        counts: BTreeMap::new(),
+    };
+    learner(m, &mut s);
+    let stats = match &m.booster {
+        Booster::Trees(t) => trees(m, t, &mut s),
+        Booster::Linear(l) => {
+            linear(m, l, &mut s);
+            Vec::new()
+        }
+    };
+    (s.finish(), stats)
+}
+
+fn at(f: Finding, loc: Option<Location>) -> Finding {
+    match loc {
+        Some(l) => f.at(l),
+        None => f,
+    }
+}
+
+fn learner(m: &Model, s: &mut Sink) {
+    let lp = &m.learner;
+    let info = m.objective.info();
+    if info.is_none() {
+        s.push(at(
+            Finding::error(
+                "xgb.objective.unknown",
+                format!("unknown objective {:?}; XGBoost will refuse to load the model", m.objective.name),
+            )
+            .with_hint("check the objective name; custom objectives cannot be served by the built-in container"),
+            m.locate("objective", None),
+        ));
+    }
+    if lp.num_class < 0 {
+        s.push(at(
+            Finding::error(
+                "xgb.param.num_class",
+                format!("num_class is negative ({})", lp.num_class),
+            ),
+            m.locate("num_class", None),
+        ));
+    }
+    if lp.num_target < 1 {
+        s.push(at(
+            Finding::error(
+                "xgb.param.num_target",
+                format!("num_target must be at least 1 (found {})", lp.num_target),
+            ),
+            m.locate("num_target", None),
+        ));
+    }
+    if let Some(i) = info {
+        if i.multiclass && lp.num_class < 2 {
+            s.push(at(
+                Finding::error(
+                    "xgb.objective.num_class",
+                    format!(
+                        "{} needs num_class ≥ 2, but num_class is {}",
+                        i.name, lp.num_class
+                    ),
+                ),
+                m.locate("num_class", None),
+            ));
+        }
+        if !i.multiclass && lp.num_class > 1 {
+            s.push(at(
+                Finding::warning(
+                    "xgb.objective.num_class",
+                    format!(
+                        "num_class is {} but {} is not a multi-class objective",
+                        lp.num_class, i.name
+                    ),
+                ),
+                m.locate("num_class", None),
+            ));
+        }
+    }
+    // base_score
+    let bs = &lp.base_score;
+    let groups = m.num_output_groups();
+    if bs.vector && !bs.values.is_empty() && bs.values.len() != groups && bs.values.len() != 1 {
+        s.push(at(
+            Finding::error(
+                "xgb.base_score.length",
+                format!(
+                    "base_score has {} values but the model has {groups} output group(s)",
+                    bs.values.len()
+                ),
+            ),
+            m.locate("base_score", None),
+        ));
+    }
+    for (k, &v) in bs.values.iter().enumerate() {
+        if !v.is_finite() {
+            s.push(at(
+                Finding::error(
+                    "xgb.base_score.not_finite",
+                    format!("base_score[{k}] is {v}"),
+                ),
+                m.locate("base_score", None),
+            ));
+            continue;
+        }
+        if bs.space == ScoreSpace::Margin {
+            continue;
+        }
+        let link = m.base_score_link();
+        if prob_to_margin(link, v).is_none() {
+            let domain = match link {
+                Link::Logit => "(0, 1)",
+                Link::Log => "(0, ∞)",
+                Link::Identity => "the finite numbers",
+            };
+            s.push(at(
+                Finding::error(
+                    "xgb.base_score.domain",
+                    format!(
+                        "base_score {v} is outside {domain}, the domain of {}; the intercept margin is undefined",
+                        m.objective.name
+                    ),
+                )
+                .with_hint("retrain or set a valid base_score"),
+                m.locate("base_score", None),
+            ));
+        }
+    }
+    // feature names/types
+    let nf = usize::try_from(lp.num_feature).unwrap_or(usize::MAX);
+    if !m.feature_names.is_empty() && m.feature_names.len() != nf {
+        s.push(at(
+            Finding::warning(
+                "xgb.features.names_length",
+                format!(
+                    "{} feature names for num_feature = {}",
+                    m.feature_names.len(),
+                    lp.num_feature
+                ),
+            ),
+            m.locate("feature_names", None),
+        ));
+    }
+    if !m.feature_types.is_empty() && m.feature_types.len() != nf {
+        s.push(at(
+            Finding::warning(
+                "xgb.features.types_length",
+                format!(
+                    "{} feature types for num_feature = {}",
+                    m.feature_types.len(),
+                    lp.num_feature
+                ),
+            ),
+            m.locate("feature_types", None),
+        ));
+    }
+    for (i, t) in m.feature_types.iter().enumerate() {
+        if !matches!(t.as_str(), "q" | "c" | "int" | "float" | "i") {
+            s.push(at(
+                Finding::warning(
+                    "xgb.features.type_unknown",
+                    format!("feature type {t:?} is not one XGBoost knows"),
+                ),
+                m.locate("feature_types", Some(i)),
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, n) in m.feature_names.iter().enumerate() {
+        if !seen.insert(n.as_str()) {
+            s.push(at(
+                Finding::warning(
+                    "xgb.features.duplicate_name",
+                    format!("feature name {n:?} appears more than once"),
+                ),
+                m.locate("feature_names", Some(i)),
+            ));
+        }
+    }
+}
+
+fn linear(m: &Model, l: &LinearModel, s: &mut Sink) {
+    let groups = m.num_output_groups() as u64;
+    let expect = m
+        .learner
+        .num_feature
+        .checked_add(1)
+        .and_then(|x| x.checked_mul(groups));
+    if expect != Some(l.weights.len() as u64) {
+        s.push(at(
+            Finding::error(
+                "xgb.gblinear.weights_length",
+                format!(
+                    "gblinear has {} weights; (num_feature {} + 1) × {} group(s) = {} expected",
+                    l.weights.len(),
+                    m.learner.num_feature,
+                    groups,
+                    expect
+                        .map(|e| e.to_string())
+                        .unwrap_or_else(|| "overflow".into())
+                ),
+            ),
+            m.locate("weights", None),
+        ));
+    }
+    for (i, w) in l.weights.iter().enumerate() {
+        if !w.is_finite() {
+            s.push(at(
+                Finding::error(
+                    "xgb.gblinear.weight_not_finite",
+                    format!("gblinear weight {i} is {w}"),
+                ),
+                m.locate("weights", Some(i)),
+            ));
+        }
+    }
+}
+
+fn trees(m: &Model, t: &TreeModel, s: &mut Sink) -> Vec<TreeStats> {
+    let n = t.trees.len();
+    if t.num_trees_declared != n as i64 {
+        s.push(at(
+            Finding::error(
+                "xgb.gbtree.num_trees",
+                format!(
+                    "num_trees says {} but the model holds {n} trees",
+                    t.num_trees_declared
+                ),
+            ),
+            m.locate("num_trees", None),
+        ));
+    }
+    if t.tree_info.len() != n {
+        s.push(at(
+            Finding::error(
+                "xgb.gbtree.tree_info_length",
+                format!("tree_info has {} entries for {n} trees", t.tree_info.len()),
+            ),
+            m.locate("tree_info", None),
+        ));
+    }
+    let vector = t.trees.iter().any(|tr| tr.is_vector_leaf());
+    let groups = if vector {
+        1
+    } else {
+        usize::try_from(m.learner.num_class).unwrap_or(0).max(1)
+    };
+    for (i, &g) in t.tree_info.iter().enumerate() {
+        if g < 0 || g as usize >= groups {
+            s.push(at(
+                Finding::error(
+                    "xgb.gbtree.tree_info_value",
+                    format!("tree {i} is assigned to output group {g}, but the model has {groups} group(s)"),
+                ),
+                m.locate("tree_info", Some(i)),
+            ));
+        }
+    }
+    if let Some(p) = t.num_parallel_tree
+        && p < 1
+        && m.source.encoding != Encoding::LegacyBinary
+    {
+        s.push(at(
+            Finding::error(
+                "xgb.gbtree.num_parallel_tree",
+                format!("num_parallel_tree must be ≥ 1 (found {p})"),
+            ),
+            m.locate("num_trees", None),
+        ));
+    }
+    let npt = t
+        .num_parallel_tree
+        .filter(|&p| {
+            p >= 1
+                && (m.source.encoding != Encoding::LegacyBinary
+                    || m.version.min >= Version::mm(1, 6))
+        })
+        .unwrap_or(1) as usize;
+    if n > 0 && !n.is_multiple_of(npt * groups) {
+        s.push(at(
+            Finding::warning(
+                "xgb.gbtree.round_shape",
+                format!(
+                    "{n} trees is not a whole number of rounds of {} trees (num_parallel_tree {npt} × {groups} group(s))",
+                    npt * groups
+                ),
+            ),
+            m.locate("trees", None),
+        ));
+    }
+    if let Some(ind) = &t.iteration_indptr {
+        let ok = ind.first() == Some(&0)
+            && ind.windows(2).all(|w| w[0] <= w[1])
+            && ind.last().is_some_and(|&l| l == n as i64);
+        if !ok {
+            s.push(at(
+                Finding::error(
+                    "xgb.gbtree.iteration_indptr",
+                    format!(
+                        "iteration_indptr must start at 0, never decrease and end at the tree count {n} (found {} entries{})",
+                        ind.len(),
+                        ind.last().map(|l| format!(", last {l}")).unwrap_or_default()
+                    ),
+                ),
+                m.locate("iteration_indptr", None),
+            ));
+        }
+    }
+    if let Some(w) = &t.weight_drop {
+        if t.dart && w.len() != n {
+            s.push(at(
+                Finding::error(
+                    "xgb.dart.weight_count",
+                    format!("dart has {} weights for {n} trees", w.len()),
+                ),
+                m.locate("weight_drop", None),
+            ));
+        }
+        for (i, x) in w.iter().enumerate() {
+            if !x.is_finite() {
+                s.push(at(
+                    Finding::error(
+                        "xgb.dart.weight_not_finite",
+                        format!("dart weight {i} is {x}"),
+                    ),
+                    m.locate("weight_drop", Some(i)),
+                ));
+            }
+        }
+    }
+    if m.source.encoding == Encoding::LegacyBinary
+        && m.source
+            .binary
+            .as_ref()
+            .is_some_and(|b| b.major_version == 0)
+        && let Some(g) = t.num_output_group_field
+        && g != groups as i64
+    {
+        s.push(at(
+            Finding::error(
+                "xgb.binary.num_output_group",
+                format!("0.90 header: num_output_group is {g} but num_class implies {groups}"),
+            ),
+            m.locate("num_trees", None),
+        ));
+    }
+    let target_k = usize::try_from(m.learner.num_target).unwrap_or(1).max(1);
+    t.trees
+        .iter()
+        .enumerate()
+        .map(|(i, tr)| tree(m, i, tr, target_k, s))
+        .collect()
+}
+
+fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeStats {
+    let n = t.len();
+    let mut st = TreeStats {
+        nodes: n,
+        ..TreeStats::default()
+    };
+    let tloc = |field: Option<&str>| {
+        m.locate_tree(ti, field)
+            .or(Some(Location::Node { tree: ti, node: 0 }))
+    };
+    if let Some(id) = t.id
+        && id != ti as i64
+    {
+        s.push(at(
+            Finding::error(
+                "xgb.tree.id",
+                format!("tree {ti} has id {id}; XGBoost places trees by id"),
+            ),
+            tloc(Some("id")),
+        ));
+    }
+    if t.param.num_nodes != n as i64 {
+        s.push(at(
+            Finding::error(
+                "xgb.tree.num_nodes",
+                format!(
+                    "tree {ti}: num_nodes says {} but the arrays hold {n} nodes",
+                    t.param.num_nodes
+                ),
+            ),
+            tloc(Some("tree_param")).or(tloc(Some("num_nodes"))),
+        ));
+    }
+    if n == 0 {
+        s.push(at(
+            Finding::error("xgb.tree.empty", format!("tree {ti} has no nodes")),
+            tloc(None),
+        ));
+        return st;
+    }
+    let k = t.leaf_size();
+    let vector = t.is_vector_leaf();
+    // Per-node array lengths.
+    let mut lens: Vec<(&'static str, usize, usize)> = vec![
+        ("right_children", t.right_children.len(), n),
+        ("parents", t.parents.len(), n),
+        ("split_indices", t.split_indices.len(), n),
+        ("split_conditions", t.split_conditions.len(), n),
+        ("default_left", t.default_left.len(), n),
+    ];
+    if vector {
+        lens.push(("base_weights", t.base_weights.len(), n * k));
+    } else {
+        lens.push(("base_weights", t.base_weights.len(), n));
+    }
+    if !t.loss_changes.is_empty() || !vector {
+        lens.push(("loss_changes", t.loss_changes.len(), n));
+        lens.push(("sum_hessian", t.sum_hessian.len(), n));
+    }
+    if let Some(st_) = &t.split_type {
+        lens.push(("split_type", st_.len(), n));
+    }
+    if let Some(l) = &t.leaf_child_counts {
+        lens.push(("leaf_child_counts", l.len(), n));
+    }
+    let mut arrays_ok = true;
+    for (field, got, want) in lens {
+        if got != want {
+            // base_weights of a 3.2 vector tree may hold n × split-target count.
+            if vector
+                && field == "base_weights"
+                && t.leaf_weights.is_some()
+                && got.is_multiple_of(n)
+            {
+                continue;
+            }
+            let critical = matches!(
+                field,
+                "right_children"
+                    | "parents"
+                    | "split_indices"
+                    | "split_conditions"
+                    | "default_left"
+                    | "split_type"
+            );
+            arrays_ok &= !critical;
+            s.push(at(
+                Finding::error(
+                    "xgb.tree.array_length",
+                    format!("tree {ti}: {field} has {got} entries, {want} expected"),
+                ),
+                tloc(Some(field)),
+            ));
+        }
+    }
+    if vector && k != target_k {
+        s.push(at(
+            Finding::error(
+                "xgb.tree.leaf_vector_size",
+                format!("tree {ti}: leaves hold {k} values but num_target is {target_k}"),
+            ),
+            tloc(Some("tree_param")),
+        ));
+    }
+    if !arrays_ok {
+        return st;
+    }
+
+    // Categories lookup: node -> index into CSR.
+    let mut cat_of: Vec<Option<usize>> = Vec::new();
+    if let Some(c) = &t.categories {
+        cat_of = vec![None; n];
+        if c.segments.len() != c.nodes.len() || c.sizes.len() != c.nodes.len() {
+            s.push(at(
+                Finding::error(
+                    "xgb.tree.category_arrays",
+                    format!(
+                        "tree {ti}: categories_nodes, categories_segments and categories_sizes have {}, {} and {} entries",
+                        c.nodes.len(),
+                        c.segments.len(),
+                        c.sizes.len()
+                    ),
+                ),
+                tloc(Some("categories_nodes")),
+            ));
+        }
+        for (j, &node) in c.nodes.iter().enumerate() {
+            let Some(slot) = usize::try_from(node).ok().and_then(|x| cat_of.get_mut(x)) else {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.category_node",
+                        format!(
+                            "tree {ti}: categories_nodes[{j}] = {node} is not a node of the tree"
+                        ),
+                    ),
+                    Some(m.locate_node(ti, "categories_nodes", j)),
+                ));
+                continue;
+            };
+            *slot = Some(j);
+            let (Some(&seg), Some(&size)) = (c.segments.get(j), c.sizes.get(j)) else {
+                continue;
+            };
+            let ok = seg >= 0
+                && size >= 0
+                && seg
+                    .checked_add(size)
+                    .is_some_and(|e| e <= c.values.len() as i64);
+            if !ok {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.category_range",
+                        format!(
+                            "tree {ti}: categories of node {node} span [{seg}, {seg}+{size}) outside the {} stored categories",
+                            c.values.len()
+                        ),
+                    ),
+                    Some(m.locate_node(ti, "categories_segments", j)),
+                ));
+            }
+        }
+        for (j, &v) in c.values.iter().enumerate() {
+            if v < 0 {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.category_value",
+                        format!("tree {ti}: category code {v} is negative"),
+                    ),
+                    Some(m.locate_node(ti, "categories", j)),
+                ));
+            }
+        }
+    }
+
+    // Node-local checks.
+    let nf = m.learner.num_feature;
+    let mut n_leaves_total = 0usize;
+    for i in 0..n {
+        if t.is_deleted(i) {
+            st.deleted += 1;
+            continue;
+        }
+        let l = t.left_children[i];
+        let r = t.right_children[i];
+        if l == -1 {
+            n_leaves_total += 1;
+            match t.leaf_value(i) {
+                Some(v) => {
+                    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                        let field = if vector {
+                            if t.leaf_weights.is_some() {
+                                "leaf_weights"
+                            } else {
+                                "base_weights"
+                            }
+                        } else {
+                            "split_conditions"
+                        };
+                        s.push(at(
+                            Finding::error(
+                                "xgb.tree.leaf_not_finite",
+                                format!("tree {ti} leaf {i} has value {x}"),
+                            ),
+                            Some(m.locate_node(ti, field, i)),
+                        ));
+                    }
+                }
+                None => s.push(at(
+                    Finding::error(
+                        "xgb.tree.leaf_value_missing",
+                        format!("tree {ti}: leaf {i} has no value in the leaf arrays"),
+                    ),
+                    Some(m.locate_node(
+                        ti,
+                        if t.leaf_weights.is_some() {
+                            "right_children"
+                        } else {
+                            "base_weights"
+                        },
+                        i,
+                    )),
+                )),
+            }
+            continue;
+        }
+        // Split node.
+        for (side, c) in [("left", l), ("right", r)] {
+            if c < 1 || c as usize >= n {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.child_range",
+                        format!("tree {ti} node {i}: {side} child {c} is not a node of the tree (1..{n})"),
+                    ),
+                    Some(m.locate_node(ti, if side == "left" { "left_children" } else { "right_children" }, i)),
+                ));
+            } else if t.parents[c as usize] != i as i32 {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.parent_mismatch",
+                        format!(
+                            "tree {ti}: node {c} is the {side} child of node {i} but its parent is recorded as {}",
+                            t.parents[c as usize]
+                        ),
+                    ),
+                    Some(m.locate_node(ti, "parents", c as usize)),
+                ));
+            }
+        }
+        let f = t.split_indices[i];
+        if f < 0 || f as u64 >= nf {
+            s.push(at(
+                Finding::error(
+                    "xgb.tree.split_feature",
+                    format!("tree {ti} node {i} splits on feature {f}, but num_feature is {nf}"),
+                )
+                .with_hint(
+                    "the model and its num_feature disagree; XGBoost would read past the input row",
+                ),
+                Some(m.locate_node(ti, "split_indices", i)),
+            ));
+        }
+        if t.is_categorical(i) {
+            match cat_of.get(i).copied().flatten() {
+                Some(_) => {}
+                None => s.push(at(
+                    Finding::error(
+                        "xgb.tree.category_missing",
+                        format!("tree {ti} node {i} is a categorical split without a category set"),
+                    ),
+                    Some(m.locate_node(ti, "split_type", i)),
+                )),
+            }
+        } else {
+            let c = t.split_conditions[i];
+            if c.is_nan() {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.threshold_not_finite",
+                        format!("tree {ti} node {i} has threshold NaN; every value goes right"),
+                    ),
+                    Some(m.locate_node(ti, "split_conditions", i)),
+                ));
+            } else if c.is_infinite() {
+                s.push(at(
+                    Finding::warning(
+                        "xgb.tree.threshold_not_finite",
+                        format!("tree {ti} node {i} has threshold {c}; the split sends every value one way"),
+                    ),
+                    Some(m.locate_node(ti, "split_conditions", i)),
+                ));
+            }
+        }
+    }
+    if let (Some(lw), true) = (&t.leaf_weights, vector)
+        && lw.len() != n_leaves_total * k
+    {
+        s.push(at(
+            Finding::error(
+                "xgb.tree.array_length",
+                format!(
+                    "tree {ti}: leaf_weights has {} entries for {n_leaves_total} leaves × {k}",
+                    lw.len()
+                ),
+            ),
+            tloc(Some("leaf_weights")),
+        ));
+    }
+    if t.param.num_deleted != st.deleted as i64 {
+        s.push(at(
+            Finding::error(
+                "xgb.tree.num_deleted",
+                format!(
+                    "tree {ti}: num_deleted says {} but {} nodes are marked deleted",
+                    t.param.num_deleted, st.deleted
+                ),
+            ),
+            tloc(Some("num_deleted")).or(tloc(Some("tree_param"))),
+        ));
+    }
+    let root_parent = t.parents[0];
+    if root_parent != ROOT_PARENT && root_parent != -1 {
+        s.push(at(
+            Finding::error(
+                "xgb.tree.root_parent",
+                format!("tree {ti}: the root's parent is {root_parent}; a root has none (-1 / 2147483647)"),
+            ),
+            Some(m.locate_node(ti, "parents", 0)),
+        ));
+    }
+
+    // Reachability: iterative DFS. state 0 unvisited, 1 on the current path, 2 done.
+    let mut state = vec![0u8; n];
+    let mut stack: Vec<(usize, usize, u8)> = vec![(0, 0, 0)]; // (node, depth, next child index)
+    state[0] = 1;
+    while let Some(top) = stack.last_mut() {
+        let (node, depth, next) = *top;
+        let l = t.left_children[node];
+        if l == -1 || t.is_deleted(node) {
+            if t.is_deleted(node) {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.deleted_reachable",
+                        format!("tree {ti}: deleted node {node} is reachable from the root"),
+                    ),
+                    Some(m.locate_node(ti, "split_indices", node)),
+                ));
+            } else {
+                st.leaves += 1;
+                st.depth = st.depth.max(depth);
+            }
+            state[node] = 2;
+            stack.pop();
+            continue;
+        }
+        if next == 0 {
+            st.splits += 1;
+            if t.is_categorical(node) {
+                st.categorical_splits += 1;
+            }
+        }
+        if next >= 2 {
+            state[node] = 2;
+            stack.pop();
+            continue;
+        }
+        top.2 += 1;
+        let c = if next == 0 { l } else { t.right_children[node] };
+        let Some(cu) = usize::try_from(c).ok().filter(|&x| x < n) else {
+            continue; // reported above
+        };
+        match state[cu] {
+            0 => {
+                state[cu] = 1;
+                stack.push((cu, depth + 1, 0));
+            }
+            1 => s.push(at(
+                Finding::error(
+                    "xgb.tree.cycle",
+                    format!("tree {ti}: node {node} points back to its ancestor {cu}; the tree has a cycle"),
+                )
+                .with_hint("XGBoost would loop forever or crash predicting with this tree"),
+                Some(m.locate_node(ti, if next == 0 { "left_children" } else { "right_children" }, node)),
+            )),
+            _ => s.push(at(
+                Finding::error(
+                    "xgb.tree.shared_node",
+                    format!("tree {ti}: node {cu} is reachable more than once (again from node {node})"),
+                ),
+                Some(m.locate_node(ti, if next == 0 { "left_children" } else { "right_children" }, node)),
+            )),
+        }
+    }
+    for (i, &v) in state.iter().enumerate() {
+        if v == 0 && !t.is_deleted(i) {
+            s.push(at(
+                Finding::warning(
+                    "xgb.tree.unreachable",
+                    format!(
+                        "tree {ti}: node {i} is not reachable from the root and not marked deleted"
+                    ),
+                ),
+                Some(m.locate_node(ti, "parents", i)),
+            ));
+        }
+    }
+    st
+}
