@@ -1,10 +1,12 @@
 //! The packing pipeline: validate a model, write the archive and its
 //! sidecars atomically.
 
-use crate::archive::{ArchiveRecord, Member, PackOptions, stage_archive, stage_archive_streaming};
+use crate::archive::{
+    ArchiveRecord, Member, PackOptions, stage_archive_streaming, stage_archive_with_sink,
+};
 use crate::error::{Error, Result};
 use crate::manifest::{
-    Manifest, SourceRecord, Target, ValidationRecord, merge_sha256sums, sha256sums,
+    Manifest, SourceRecord, Target, UploadRecord, ValidationRecord, merge_sha256sums, sha256sums,
 };
 use crate::output::{StagedFile, check_destination};
 use crate::report::{Finding, Findings, Severity};
@@ -169,6 +171,52 @@ fn verdict(findings: &[Finding]) -> &'static str {
 /// # Ok::<(), sm_pack::Error>(())
 /// ```
 pub fn pack(job: &PackJob) -> Result<PackOutcome> {
+    pack_with(job, None)
+}
+
+/// Publishes an archive somewhere besides the local folder while it is
+/// packed (the S3 upload of feature `s3`, [`crate::s3::ArchiveUpload`],
+/// implements it). [`pack_with`] calls `begin` before the archive is
+/// written and tees every compressed byte into the sink it returns, calls
+/// `publish_archive` once the archive is complete and validated (its record
+/// goes into the manifest), `publish_sidecars` with the final manifest, and
+/// `abort` when the run fails or validation refuses the model.
+pub trait Publisher {
+    /// The archive `archive_name` is about to be written from a model of
+    /// `input_size` bytes. Returns a sink for the compressed bytes when the
+    /// publisher streams them.
+    fn begin(
+        &mut self,
+        archive_name: &str,
+        input_size: u64,
+    ) -> Result<Option<&mut (dyn std::io::Write + Send)>>;
+    /// The archive is complete (still at its temporary path `staged`).
+    fn publish_archive(&mut self, staged: &Path, record: &ArchiveRecord) -> Result<UploadRecord>;
+    /// The final manifest (with the upload record), after the archive.
+    fn publish_sidecars(&mut self, manifest_json: &str) -> Result<()>;
+    /// The run failed or was refused: undo what can be undone. Returns the
+    /// publisher's own error when it caused the failure.
+    fn abort(&mut self) -> Option<Error>;
+}
+
+/// Like [`pack`], and hands the archive to `publisher` as it is written
+/// (e.g. an S3 upload); the local outputs are committed only after the
+/// publisher succeeded, and the manifest records where the archive went.
+pub fn pack_with(job: &PackJob, publisher: Option<&mut dyn Publisher>) -> Result<PackOutcome> {
+    let Some(p) = publisher else {
+        return pack_inner(job, None);
+    };
+    match pack_inner(job, Some(&mut *p)) {
+        Ok(outcome) if !outcome.packed => {
+            p.abort();
+            Ok(outcome)
+        }
+        Ok(outcome) => Ok(outcome),
+        Err(e) => Err(p.abort().unwrap_or(e)),
+    }
+}
+
+fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Result<PackOutcome> {
     let (manifest_path, sums_path) = sidecar_paths(&job.output);
     let overwrite = job.options.overwrite;
     // Input problems first, then output conflicts, before any real work.
@@ -199,6 +247,18 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
         findings: exam.findings,
         model: exam.summary,
     };
+    let archive_name = job
+        .output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model.tar.gz".into());
+    let sink = match publisher.as_mut() {
+        Some(p) => {
+            let len = std::fs::metadata(&job.model).map(|m| m.len()).unwrap_or(0);
+            p.begin(&archive_name, len)?
+        }
+        None => None,
+    };
     let (exam, staged) = match job.family {
         // fastText models are large: validate the bytes while they are packed
         // (one read), and drop the staged archive if validation fails.
@@ -212,7 +272,7 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
                 std::slice::from_ref(&member),
                 &job.output,
                 &job.options,
-                None,
+                sink,
                 Some(&mut validator),
             )?;
             let inspection = validator.finish()?;
@@ -230,7 +290,12 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
             if exam.findings.has_errors() {
                 return Ok(refused(exam));
             }
-            let staged = stage_archive(std::slice::from_ref(&member), &job.output, &job.options)?;
+            let staged = stage_archive_with_sink(
+                std::slice::from_ref(&member),
+                &job.output,
+                &job.options,
+                sink,
+            )?;
             (exam, staged)
         }
     };
@@ -245,11 +310,6 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
         size: member_rec.as_ref().map(|m| m.size).unwrap_or(0),
         sha256: member_rec.map(|m| m.sha256).unwrap_or_default(),
     };
-    let archive_name = job
-        .output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model.tar.gz".into());
     let created = crate::archive::source_date_epoch()?;
     let mut manifest = Manifest::new(
         Target {
@@ -266,6 +326,11 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
         verdict: verdict(&exam.findings).into(),
         findings: exam.findings.clone(),
     };
+    if let Some(p) = publisher.as_mut() {
+        manifest
+            .uploads
+            .push(p.publish_archive(staged.file.temp_path(), record)?);
+    }
     let manifest_json = manifest.to_json();
     let manifest_name = manifest_path
         .file_name()
@@ -291,6 +356,9 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
     };
     let staged_manifest = StagedFile::with_contents(&manifest_path, manifest_json.as_bytes())?;
     let staged_sums = StagedFile::with_contents(&sums_path, sums.as_bytes())?;
+    if let Some(p) = publisher.as_mut() {
+        p.publish_sidecars(&manifest_json)?;
+    }
 
     let archive = staged.file.commit(overwrite)?;
     let manifest_written = staged_manifest.commit(overwrite)?;

@@ -10,7 +10,7 @@ pub mod verify;
 use anyhow::Result;
 use args::{Cli, Command, PackArgs};
 use serde_json::json;
-use sm_pack::pack::{Family, PackJob, PackOutcome, pack};
+use sm_pack::pack::{Family, PackJob, PackOutcome, pack_with};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -127,6 +127,10 @@ fn progress_bar(ctx: &Ctx, total: u64) -> Option<indicatif::ProgressBar> {
 }
 
 fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
+    if let Some(code) = upload::dry_run_pack(ctx, family, a)? {
+        return Ok(code);
+    }
+    let mut uploader = upload::PackUpload::new(ctx, &a.upload, a.force)?;
     let mut job = PackJob::new(family, &a.model, &a.output)?;
     job.container = a.container.clone();
     job.options.level = a.level;
@@ -141,14 +145,14 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
         let b = b.clone();
         job.options.progress = Some(Arc::new(move |n| b.set_position(n)));
     }
-    let outcome = pack(&job);
+    let outcome = pack_with(&job, uploader.publisher());
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let outcome: PackOutcome = outcome?;
+    let outcome: PackOutcome = outcome.map_err(|e| uploader.map_error(e))?;
     let code = if outcome.packed { 0 } else { 1 };
     if ctx.json {
-        let report = json!({
+        let mut report = json!({
             "schema": REPORT_SCHEMA,
             "command": family.as_str(),
             "ok": outcome.packed,
@@ -157,9 +161,13 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
             "input": a.model,
             "outcome": outcome,
         });
+        if let (Some(obj), Some(up)) = (report.as_object_mut(), uploader.json()) {
+            obj.insert("upload".into(), up);
+        }
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         render::pack_report(ctx, family, &a.model, &outcome);
+        uploader.render(ctx);
     }
     Ok(code)
 }
