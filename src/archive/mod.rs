@@ -7,6 +7,7 @@
 
 mod names;
 pub mod pgzip;
+pub mod reader;
 mod writer;
 
 pub use names::{MAX_COMPONENT_BYTES, validate_member_name, validate_member_set};
@@ -14,4 +15,8 @@ pub use writer::{
     ArchiveRecord, DEFAULT_LEVEL, DEFAULT_MTIME, MEMBER_MODE, Member, MemberRecord, PackOptions,
     ProgressFn, StagedArchive, source_date_epoch, stage_archive, stage_archive_streaming,
     stage_archive_with_sink,
+};
+pub use reader::{
+    ArchiveListing, ArchiveMember, CapturePolicy, Compression, MemberKind, MemberVisitor,
+    ReadOptions, read_archive, read_archive_file, read_archive_file_with, read_archive_with,
 };
