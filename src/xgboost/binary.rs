@@ -362,10 +362,12 @@ pub fn parse(bytes: &[u8], base: u64, findings: &mut Vec<Finding>) -> Result<Mod
                 "metrics" => {
                     metrics.extend(v.split(';').filter(|s| !s.is_empty()).map(String::from))
                 }
-                _ if k.starts_with("SAVED_PARAM_") || k == "count_poisson_max_delta_step" => {
-                    internal.push((k, v))
+                _ => {
+                    if k.starts_with("SAVED_PARAM_") {
+                        internal.push(k.clone());
+                    }
+                    attributes.push((k, v));
                 }
-                _ => attributes.push((k, v)),
             }
         }
     }
@@ -406,20 +408,31 @@ pub fn parse(bytes: &[u8], base: u64, findings: &mut Vec<Finding>) -> Result<Mod
         );
     }
 
-    // Objective configuration.
+    // Objective configuration. 1.0+ loaders configure the objective from
+    // the `objective` attribute; its name is what the library then reports
+    // (e.g. the header's deprecated `reg:linear` becomes `reg:squarederror`).
+    let header_objective = objective.clone();
+    let mut objective = objective;
     let config = match &objective_attr {
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => {
                 if let Some(n) = v.get("name").and_then(|n| n.as_str())
                     && n != objective
                 {
-                    findings.push(
-                        Finding::warning(
-                            "xgb.objective.mismatch",
-                            format!("the objective attribute names {n:?} but the header names {objective:?}; XGBoost uses the header's"),
-                        )
-                        .at(Location::Offset(r.abs(obj_at))),
-                    );
+                    let alias =
+                        matches!((objective.as_str(), n), ("reg:linear", "reg:squarederror"));
+                    if !alias {
+                        findings.push(
+                            Finding::warning(
+                                "xgb.objective.mismatch",
+                                format!(
+                                    "the header names objective {objective:?} but the objective attribute names {n:?}; XGBoost 1.0+ configures the objective from the attribute"
+                                ),
+                            )
+                            .at(Location::Offset(r.abs(obj_at))),
+                        );
+                    }
+                    objective = n.to_string();
                 }
                 v
             }
@@ -431,10 +444,10 @@ pub fn parse(bytes: &[u8], base: u64, findings: &mut Vec<Finding>) -> Result<Mod
                     )
                     .at(Location::Offset(r.abs(obj_at))),
                 );
-                serde_json::json!({ "name": objective })
+                serde_json::json!({ "name": header_objective })
             }
         },
-        None => serde_json::json!({ "name": objective }),
+        None => serde_json::json!({ "name": header_objective }),
     };
 
     let margin = major == 0;
@@ -491,7 +504,8 @@ pub fn parse(bytes: &[u8], base: u64, findings: &mut Vec<Finding>) -> Result<Mod
                 max_delta_step,
                 metrics,
                 objective_attribute: objective_attr,
-                internal_attributes: internal,
+                header_objective,
+                saved_param_attributes: internal,
             }),
             dialect: None,
             input_len: 0,
@@ -626,6 +640,7 @@ fn read_gbtree(
         tree_info,
         iteration_indptr: None,
         weight_drop,
+        config_num_parallel_tree: None,
         cats: None,
     })
 }

@@ -677,8 +677,10 @@ impl Ctx<'_> {
         self.expect_object(&root, "$")?;
         let mut snapshot = false;
         let mut path = String::from("$");
+        let mut config_npt = None;
         if root.value.get("Model").is_some() && root.value.get("learner").is_none() {
             snapshot = true;
+            config_npt = root.value.get("Config").and_then(config_num_parallel_tree);
             root = self.take_req(&mut root, "Model", "$")?;
             path = "$.Model".into();
             self.expect_object(&root, &path)?;
@@ -869,7 +871,10 @@ impl Ctx<'_> {
         // booster
         let gbp = child(&lp, "gradient_booster");
         let gb = self.take_req(&mut learner, "gradient_booster", &lp)?;
-        let booster = self.booster(gb, &gbp)?;
+        let mut booster = self.booster(gb, &gbp)?;
+        if let Booster::Trees(t) = &mut booster {
+            t.config_num_parallel_tree = config_npt;
+        }
 
         let version = version_from_doc(&self.dialect, self.enc);
         self.dialect.default_left = self.bool_repr;
@@ -1092,6 +1097,7 @@ impl Ctx<'_> {
             tree_info,
             iteration_indptr,
             weight_drop,
+            config_num_parallel_tree: None,
             cats,
         })
     }
@@ -1329,5 +1335,25 @@ fn version_from_doc(d: &DocDialect, enc: Encoding) -> ProducerVersion {
         min,
         max,
         basis: format!("no \"version\" field; inferred from the {basis}"),
+    }
+}
+
+/// `num_parallel_tree` from a snapshot's `Config`
+/// (`learner.gradient_booster[.gbtree].gbtree_train_param.num_parallel_tree`).
+pub(crate) fn config_num_parallel_tree(config: &Node) -> Option<i64> {
+    let gb = config.value.get("learner")?.value.get("gradient_booster")?;
+    let gb = match gb.value.get("gbtree") {
+        Some(inner) => inner,
+        None => gb,
+    };
+    let v = gb
+        .value
+        .get("gbtree_train_param")?
+        .value
+        .get("num_parallel_tree")?;
+    match &v.value {
+        Value::Str(s) => parse_int_text(s),
+        Value::Int(i) => Some(*i),
+        _ => None,
     }
 }

@@ -364,22 +364,11 @@ fn summarize(m: &Model, findings: &[Finding], stats: &[TreeStats]) -> Summary {
         Booster::Trees(t) => {
             let n = t.trees.len();
             let vector = t.trees.iter().any(|tr| tr.is_vector_leaf());
-            let groups = if vector {
-                1
-            } else {
-                usize::try_from(m.learner.num_class).unwrap_or(0).max(1)
-            };
-            let npt_raw = t.num_parallel_tree.unwrap_or(1);
-            let npt_valid =
-                m.source.encoding != Encoding::LegacyBinary || m.version.min >= Version::mm(1, 6);
-            let npt = if npt_valid && npt_raw >= 1 {
-                npt_raw
-            } else {
-                1
-            };
+            let groups = if vector { 1 } else { m.num_output_groups() };
+            let npt = m.num_parallel_tree();
             let rounds = match &t.iteration_indptr {
                 Some(ind) if !ind.is_empty() => ind.len() - 1,
-                _ => n / (npt as usize * groups).max(1),
+                _ => n / (npt * groups).max(1),
             };
             let depths: Vec<usize> = stats.iter().map(|s| s.depth).collect();
             let mean = if depths.is_empty() {
@@ -393,7 +382,7 @@ fn summarize(m: &Model, findings: &[Finding], stats: &[TreeStats]) -> Summary {
                 Some(TreeSummary {
                     num_trees: n,
                     rounds,
-                    num_parallel_tree: npt,
+                    num_parallel_tree: npt as i64,
                     dart: t.dart,
                     min_depth: depths.iter().copied().min().unwrap_or(0),
                     mean_depth: (mean * 1000.0).round() / 1000.0,

@@ -46,9 +46,10 @@ pub struct Model {
     pub feature_names: Vec<String>,
     /// Feature types (`q`, `c`, `int`, `float`, `i`), when stored.
     pub feature_types: Vec<String>,
-    /// User attributes (`best_iteration`, ...), in file order. The binary
-    /// format's internal `objective`/`metrics` attributes are not included
-    /// (they are in [`Objective::config`] and [`BinaryFacts::metrics`]).
+    /// Attributes (`best_iteration`, ...) as XGBoost reports them, in file
+    /// order. The binary format's `objective`/`metrics` attributes, which
+    /// 1.0+ loaders consume, are not included (they are in
+    /// [`Objective::config`] and [`BinaryFacts::metrics`]).
     pub attributes: Vec<(String, String)>,
     /// Locations of top-level items, for findings.
     #[serde(skip)]
@@ -191,9 +192,13 @@ pub struct BinaryFacts {
     pub metrics: Vec<String>,
     /// The JSON text of the `objective` attribute (1.0+), as stored.
     pub objective_attribute: Option<String>,
-    /// `SAVED_PARAM_*` and other internal attributes that are not user
-    /// attributes, in file order.
-    pub internal_attributes: Vec<(String, String)>,
+    /// The objective name stored in the header. [`Objective::name`] is the
+    /// attribute's name when the two differ (1.0+ loaders use the
+    /// attribute; the header's `reg:linear` becomes `reg:squarederror`).
+    pub header_objective: String,
+    /// Names of 0.90's `SAVED_PARAM_*` attributes (also in
+    /// [`Model::attributes`], where XGBoost reports them too).
+    pub saved_param_attributes: Vec<String>,
 }
 
 /// How a boolean array was stored in a JSON/UBJSON document.
@@ -487,6 +492,9 @@ pub struct TreeModel {
     pub iteration_indptr: Option<Vec<i64>>,
     /// DART weight of each tree.
     pub weight_drop: Option<Vec<f32>>,
+    /// `num_parallel_tree` from a memory snapshot's training configuration
+    /// (pickles), which ≤ 1.5 models do not store themselves.
+    pub config_num_parallel_tree: Option<i64>,
     /// The 3.1+ `cats` category container, kept as a document for re-encoding.
     pub cats: Option<crate::xgboost::doc::Node>,
 }
@@ -826,8 +834,11 @@ impl Objective {
 }
 
 impl Model {
-    /// The link used to turn the stored `base_score` into a margin, taking
-    /// the producer into account (`binary:logitraw` used the logit before 1.4).
+    /// The link the producing XGBoost uses to turn the stored `base_score`
+    /// into a margin. `binary:logitraw` inherited the logit until 1.3.0 and
+    /// uses the identity from 1.3.1 (backport of dmlc/xgboost#6517, verified
+    /// on the fixtures). A binary header says only `1.3`; it is taken as
+    /// 1.3.1+ (the identity).
     pub fn base_score_link(&self) -> Link {
         let link = self
             .objective
@@ -835,16 +846,36 @@ impl Model {
             .map(|i| i.link)
             .unwrap_or(Link::Identity);
         if self.objective.name == "binary:logitraw" {
-            let old = match (self.version.exact, self.version.max) {
-                (Some(v), _) => v < Version::mm(1, 4),
-                (None, Some(max)) => max < Version::mm(1, 4),
-                _ => false,
+            let v = self
+                .version
+                .exact
+                .or(self.version.max)
+                .unwrap_or(self.version.min);
+            let old = match v.patch {
+                Some(p) => (v.major, v.minor, p) < (1, 3, 1),
+                None => (v.major, v.minor) < (1, 3),
             };
             if old {
                 return Link::Logit;
             }
         }
         link
+    }
+
+    /// Trees per output group per round: the model's `num_parallel_tree`
+    /// (1.6+ documents and binaries), else a snapshot configuration's, else 1.
+    pub fn num_parallel_tree(&self) -> usize {
+        let Booster::Trees(t) = &self.booster else {
+            return 1;
+        };
+        let stored = t.num_parallel_tree.filter(|_| {
+            self.source.encoding != Encoding::LegacyBinary || self.version.min >= Version::mm(1, 6)
+        });
+        stored
+            .or(t.config_num_parallel_tree)
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|&p| p >= 1)
+            .unwrap_or(1)
     }
 
     /// The intercept in margin space, one value per stored element
@@ -857,6 +888,27 @@ impl Model {
         }
         let link = self.base_score_link();
         bs.values.iter().map(|&v| prob_to_margin(link, v)).collect()
+    }
+}
+
+impl Model {
+    /// The intercept margin XGBoost adds to each output group (length
+    /// [`Model::num_output_groups`]).
+    ///
+    /// A scalar `base_score` is broadcast. A vector `base_score` (3.1+) gives
+    /// one value per group for tree boosters; for **gblinear** XGBoost 3.1
+    /// and 3.2 add the first element to every group (measured on the
+    /// fixtures in `testdata/xgboost`, `gblinear-multi`).
+    pub fn group_base_margins(&self) -> Vec<Option<f64>> {
+        let per = self.base_margin();
+        let groups = self.num_output_groups();
+        let linear = matches!(self.booster, Booster::Linear(_));
+        (0..groups)
+            .map(|g| {
+                let i = if per.len() == 1 || linear { 0 } else { g };
+                per.get(i).copied().flatten()
+            })
+            .collect()
     }
 }
 

@@ -180,8 +180,13 @@ fn decode(
             };
             let mut m = binary::parse(&bytes[start..end], base + start as u64, findings)?;
             let config = &bytes[end..];
-            if let Err(e) = json::parse(config) {
-                findings.push(
+            match json::parse(config) {
+                Ok((cfg, _)) => {
+                    if let ir::Booster::Trees(t) = &mut m.booster {
+                        t.config_num_parallel_tree = from_doc::config_num_parallel_tree(&cfg);
+                    }
+                }
+                Err(e) => findings.push(
                     Finding::warning(
                         "xgb.snapshot.config_invalid",
                         format!(
@@ -190,7 +195,7 @@ fn decode(
                         ),
                     )
                     .at(Location::Offset(base + end as u64 + e.offset)),
-                );
+                ),
             }
             m.source.snapshot = Some(SnapshotKind::ConfigOffset);
             Ok(m)

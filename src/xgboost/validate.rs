@@ -305,11 +305,7 @@ fn trees(m: &Model, t: &TreeModel, s: &mut Sink) -> Vec<TreeStats> {
         ));
     }
     let vector = t.trees.iter().any(|tr| tr.is_vector_leaf());
-    let groups = if vector {
-        1
-    } else {
-        usize::try_from(m.learner.num_class).unwrap_or(0).max(1)
-    };
+    let groups = if vector { 1 } else { m.num_output_groups() };
     for (i, &g) in t.tree_info.iter().enumerate() {
         if g < 0 || g as usize >= groups {
             s.push(at(
@@ -333,14 +329,7 @@ fn trees(m: &Model, t: &TreeModel, s: &mut Sink) -> Vec<TreeStats> {
             m.locate("num_trees", None),
         ));
     }
-    let npt = t
-        .num_parallel_tree
-        .filter(|&p| {
-            p >= 1
-                && (m.source.encoding != Encoding::LegacyBinary
-                    || m.version.min >= Version::mm(1, 6))
-        })
-        .unwrap_or(1) as usize;
+    let npt = m.num_parallel_tree();
     if n > 0 && !n.is_multiple_of(npt * groups) {
         s.push(at(
             Finding::warning(
