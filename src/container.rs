@@ -27,6 +27,7 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::xgboost::ir;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -1040,6 +1041,326 @@ impl fmt::Display for Verdict {
 }
 
 // ---------------------------------------------------------------------------
+// Model-level verdict (needs the XGBoost reader's IR)
+
+/// The encoding the container's loader sees for a parsed model: the pickle
+/// payload kind for pickles, the binary flavour for legacy binaries. `None`
+/// for forms whose handling is not verified (a memory snapshot stored as a
+/// bare file, a pickle holding a bare JSON/UBJSON model).
+pub fn model_encoding(model: &ir::Model) -> Option<Encoding> {
+    let src = &model.source;
+    let binary = || match &src.binary {
+        Some(b) if b.binf_magic => Encoding::Binf,
+        Some(b) if b.major_version == 0 => Encoding::LegacyBinaryV0,
+        _ => Encoding::LegacyBinary,
+    };
+    match (&src.pickle, src.snapshot, src.encoding) {
+        (Some(_), Some(ir::SnapshotKind::ConfigOffset), _) => Some(Encoding::PickleConfigOffset),
+        (Some(_), Some(ir::SnapshotKind::Json), _) => Some(Encoding::PickleJsonSnapshot),
+        (Some(_), Some(ir::SnapshotKind::Ubjson), _) => Some(Encoding::PickleUbjsonSnapshot),
+        (Some(_), None, ir::Encoding::LegacyBinary) => Some(Encoding::PickleRawBinary),
+        (Some(_), None, _) => None,
+        (None, Some(_), _) => None,
+        (None, None, ir::Encoding::LegacyBinary) => Some(binary()),
+        (None, None, ir::Encoding::Json) => Some(Encoding::Json),
+        (None, None, ir::Encoding::Ubjson) => Some(Encoding::Ubjson),
+    }
+}
+
+fn ir_mm(v: ir::Version) -> Version {
+    Version::new(v.major, v.minor, 0)
+}
+
+impl Container {
+    fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.xgboost.major, self.xgboost.minor) >= (major, minor)
+    }
+
+    /// The verdict for a parsed model in this container, by the rules of
+    /// `reference/xgboost-formats.md` §4, §7 and §8 and the load matrix of
+    /// `reference/sagemaker-containers.md` §7: encoding and pickle wrapper,
+    /// JSON/UBJSON dialect (leaf_child_counts, integer default_left, vector
+    /// base_score, typed-array markers, f64 values, multi-target layouts,
+    /// 3.4 DART weights), categorical splits, objectives a version lacks,
+    /// and the `binary:logitraw` intercept change in 1.4.
+    ///
+    /// Only the model is judged: which files the container picks from an
+    /// archive is [`crate::verify`]'s part, and validation errors found by
+    /// the reader are the caller's to add.
+    pub fn judge_model(&self, model: &ir::Model, member: Option<&str>) -> Verdict {
+        let r = |code: &str, message: String| Reason {
+            code: code.into(),
+            message,
+            member: member.map(str::to_string),
+        };
+        let xgb = &self.xgboost_text;
+        let tag = &self.tag;
+        let mut v = Verdict::loads();
+
+        // The pickle wrapper.
+        if let Some(p) = &model.source.pickle {
+            match p.object {
+                ir::PickleObject::Booster => {}
+                ir::PickleObject::SklearnWrapper | ir::PickleObject::OtherObject => {
+                    v = v.combine(Verdict::fails(r(
+                        "container.pickle_object",
+                        format!(
+                            "the pickle holds a {}.{}, not a Booster: algorithm mode calls booster.set_param(\"nthread\", 1) on what it unpickles, which raises AttributeError",
+                            p.module, p.class
+                        ),
+                    )));
+                }
+            }
+            if let Some(reason) = self.pickle_protocol_reason(p.protocol, member) {
+                v = v.combine(Verdict::fails(reason));
+            }
+        }
+
+        // The encoding.
+        match model_encoding(model) {
+            Some(enc) => {
+                let mut e = self.judge_encoding(enc, member);
+                // A pickled raw binary from a 1.x saver: 0.90 reads the layout
+                // but predicts nothing, like a bare 1.x binary.
+                if enc == Encoding::PickleRawBinary
+                    && e.is_loads()
+                    && model
+                        .source
+                        .binary
+                        .as_ref()
+                        .is_some_and(|b| b.major_version != 0)
+                {
+                    e = Verdict::mispredicts(r(
+                        "container.encoding_mispredicts",
+                        format!(
+                            "xgboost {xgb} reads a pickled xgboost 1.x binary model but predicts nothing"
+                        ),
+                    ));
+                }
+                v = v.combine(e);
+            }
+            None => {
+                let what = match (&model.source.pickle, model.source.snapshot) {
+                    (None, Some(_)) => "a raw xgboost memory snapshot stored as a file",
+                    _ => "a pickle holding a bare JSON/UBJSON model",
+                };
+                v = v.combine(Verdict::undetermined(r(
+                    "container.encoding_unverified",
+                    format!("what xgboost {xgb} does with {what} has not been verified"),
+                )));
+            }
+        }
+
+        let has_trees = !model.trees().is_empty();
+        // Dialect of JSON/UBJSON documents (bare or inside snapshots).
+        if let Some(d) = &model.source.dialect {
+            if d.integers_in_float_fields {
+                v = v.combine(Verdict::fails(r(
+                    "container.dialect",
+                    "some float field holds an integer, which xgboost refuses on load".into(),
+                )));
+            }
+            if has_trees && !d.leaf_child_counts && !self.at_least(1, 3) {
+                v = v.combine(Verdict::fails(r(
+                    "container.dialect",
+                    format!("xgboost {xgb} needs leaf_child_counts in JSON trees (written only by xgboost 1.0-1.2); it fails with 'Invalid cast, from Null to Array'"),
+                )));
+            }
+            if has_trees
+                && matches!(
+                    d.default_left,
+                    Some(ir::BoolRepr::Int | ir::BoolRepr::Mixed)
+                )
+                && !self.at_least(1, 6)
+            {
+                v = v.combine(Verdict::fails(r(
+                    "container.dialect",
+                    format!("the trees store default_left as integers (xgboost 1.6+); xgboost {xgb} fails with 'Invalid cast, from Integer to Boolean'"),
+                )));
+            }
+            if d.base_score_vector {
+                let all_half = model.learner.base_score.values.iter().all(|x| *x == 0.5);
+                if !self.at_least(1, 2) {
+                    v = v.combine(Verdict::fails(r(
+                        "container.base_score_vector",
+                        format!(
+                            "base_score is stored as a vector string {:?} (xgboost 3.1+); xgboost {xgb} fails: 'Invalid Parameter format for base_score'",
+                            model.learner.base_score.stored
+                        ),
+                    )));
+                } else if !self.at_least(3, 1) && !all_half {
+                    v = v.combine(Verdict::mispredicts(r(
+                        "container.base_score_vector",
+                        format!(
+                            "base_score is stored as a vector string {:?} (xgboost 3.1+); xgboost {xgb} cannot parse it and silently uses 0.5, so every prediction is shifted",
+                            model.learner.base_score.stored
+                        ),
+                    )));
+                }
+            }
+            if (d.typed_array_markers.contains('i') || d.typed_array_markers.contains('I'))
+                && !self.at_least(3, 0)
+            {
+                v = v.combine(Verdict::fails(r(
+                    "container.dialect",
+                    format!("the UBJSON document uses int8/int16 typed arrays (xgboost 3.1+ 'cats'); xgboost {xgb} reads them from 3.0 only"),
+                )));
+            }
+            if (d.f64_values || d.typed_array_markers.contains('D')) && !self.at_least(2, 1) {
+                v = v.combine(Verdict::fails(r(
+                    "container.dialect",
+                    format!("the UBJSON document stores float64 values; xgboost {xgb} reads them from 2.1 only"),
+                )));
+            }
+            if d.weight_drop_in_gbtree && !self.at_least(3, 4) {
+                v = v.combine(Verdict::mispredicts(r(
+                    "container.dart_weights",
+                    format!("DART weights are stored the xgboost 3.4 way (model.weight_drop under gbtree); xgboost {xgb} ignores them and mispredicts"),
+                )));
+            }
+            match d.multi_target_layout {
+                Some(_) if !self.at_least(2, 0) => {
+                    v = v.combine(Verdict::fails(r(
+                        "container.multi_target",
+                        format!("the model has vector-leaf (multi_output_tree) trees, which xgboost {xgb} cannot load (they need 2.0+)"),
+                    )));
+                }
+                Some(ir::MultiTargetLayout::PerNodeBaseWeights) if self.at_least(3, 2) => {
+                    v = v.combine(Verdict::fails(r(
+                        "container.multi_target",
+                        format!("the vector-leaf trees use the xgboost 2.0-3.1 layout; xgboost {xgb} crashes on it (segmentation fault)"),
+                    )));
+                }
+                Some(ir::MultiTargetLayout::LeafWeights) if !self.at_least(3, 2) => {
+                    v = v.combine(Verdict::mispredicts(r(
+                        "container.multi_target",
+                        format!("the vector-leaf trees use the xgboost 3.2 layout (leaf_weights); xgboost {xgb} reads them wrongly"),
+                    )));
+                }
+                _ => {}
+            }
+        } else if has_trees
+            && model.trees().iter().any(|t| t.is_vector_leaf())
+            && !self.at_least(2, 0)
+        {
+            v = v.combine(Verdict::fails(r(
+                "container.multi_target",
+                format!("the model has vector-leaf trees, which xgboost {xgb} cannot load"),
+            )));
+        }
+
+        // Categorical splits.
+        if !self.at_least(1, 6)
+            && model
+                .trees()
+                .iter()
+                .any(|t| (0..t.len()).any(|n| t.is_categorical(n)))
+        {
+            v = v.combine(Verdict::fails(r(
+                "container.categorical",
+                format!("the model has categorical splits; xgboost {xgb} cannot evaluate them on CPU (1.6+ can)"),
+            )));
+        }
+
+        // The objective.
+        match model.objective.info() {
+            Some(info) => {
+                if ir_mm(info.since) > self.xgboost {
+                    v = v.combine(Verdict::fails(r(
+                        "container.objective",
+                        format!(
+                            "the objective {} arrived in xgboost {}; xgboost {xgb} does not know it",
+                            info.name, info.since
+                        ),
+                    )));
+                }
+                if let Some(until) = info.until
+                    && ir_mm(until) < Version::new(self.xgboost.major, self.xgboost.minor, 0)
+                {
+                    v = v.combine(Verdict::fails(r(
+                        "container.objective",
+                        format!(
+                            "the objective {} was removed after xgboost {until}; xgboost {xgb} does not know it",
+                            info.name
+                        ),
+                    )));
+                }
+            }
+            None => {
+                v = v.combine(Verdict::undetermined(r(
+                    "container.objective",
+                    format!(
+                        "the objective {:?} is not one sm-pack knows; whether xgboost {xgb} has it is not checked",
+                        model.objective.name
+                    ),
+                )));
+            }
+        }
+        if model.objective.name.starts_with("rank:")
+            && model.objective.config.get("lambdarank_param").is_some()
+            && !self.at_least(2, 0)
+        {
+            v = v.combine(Verdict::undetermined(r(
+                "container.objective",
+                format!("the ranking objective stores lambdarank_param (xgboost 2.0+); whether xgboost {xgb} accepts it is not verified"),
+            )));
+        }
+
+        // binary:logitraw: the intercept's link changed in 1.4.
+        if model.objective.name == "binary:logitraw"
+            && model.learner.base_score.space == ir::ScoreSpace::Response
+        {
+            let container_link = if self.at_least(1, 4) {
+                ir::Link::Identity
+            } else {
+                ir::Link::Logit
+            };
+            let producer_link = model.base_score_link();
+            let differs = model.learner.base_score.values.iter().any(|x| {
+                match (
+                    ir::prob_to_margin(producer_link, *x),
+                    ir::prob_to_margin(container_link, *x),
+                ) {
+                    (Some(a), Some(b)) => (a - b).abs() > 1e-7 * a.abs().max(1.0),
+                    _ => true,
+                }
+            });
+            if producer_link != container_link && differs {
+                v = v.combine(Verdict::mispredicts(r(
+                    "container.logitraw_base_score",
+                    format!(
+                        "binary:logitraw turns base_score into a margin with {} in xgboost {xgb} but the producer used {}; every margin is shifted",
+                        if container_link == ir::Link::Logit { "the logit" } else { "the identity" },
+                        if producer_link == ir::Link::Logit { "the logit" } else { "the identity" },
+                    ),
+                )));
+            }
+        }
+
+        // Notes that do not change the outcome.
+        if v.is_loads()
+            && let Some(exact) = model.version.exact
+            && ir_mm(exact) > Version::new(self.xgboost.major, self.xgboost.minor, 0)
+        {
+            v = v.note(r(
+                "container.newer_producer",
+                format!("saved by xgboost {exact}, newer than {tag}'s xgboost {xgb}; upstream does not promise forward compatibility (this combination is covered by the load matrix)"),
+            ));
+        }
+        v
+    }
+}
+
+/// The verdict of every XGBoost tag for one parsed model, oldest → newest.
+pub fn verdicts_for_model(table: &ContainerTable, model: &ir::Model) -> Vec<(String, Verdict)> {
+    table
+        .containers()
+        .iter()
+        .map(|c| (c.tag.clone(), c.judge_model(model, None)))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
 // Sniffing (first bytes only)
 
 /// What the first bytes of a file say about it, without parsing the model.
@@ -1265,7 +1586,7 @@ mod tests {
         assert_eq!(row(Bs64), [f; 10]);
         assert_eq!(row(PickleRawBinary), [l, l, f, f, f, f, f, f, f, f]);
         assert_eq!(row(PickleConfigOffset), [f, f, l, l, l, l, l, l, l, f]);
-        assert_eq!(row(PickleJsonSnapshot), [f, f, f, f, f, l, l, l, l, f]);
+        assert_eq!(row(PickleJsonSnapshot), [f, f, l, l, l, l, l, l, l, f]);
         assert_eq!(row(PickleUbjsonSnapshot), [f, f, f, f, f, f, f, l, l, l]);
     }
 
