@@ -77,7 +77,11 @@ impl ProductQuantizer {
         if dsub == 0 || nsubq != dim.div_ceil(dsub) {
             return None;
         }
-        let exp_last = if dim % dsub == 0 { dsub } else { dim % dsub };
+        let exp_last = if dim.is_multiple_of(dsub) {
+            dsub
+        } else {
+            dim % dsub
+        };
         if lastdsub != exp_last || centroids.len() != dim.checked_mul(KSUB as usize)? {
             return None;
         }

@@ -28,7 +28,7 @@ pub(crate) const SNIFF_BYTES: usize = 512;
 pub(crate) const KSUB: u64 = 256;
 /// Reservation cap when the total length is unknown: larger structures grow
 /// with the data actually received.
-const BLIND_RESERVE: u64 = 1 << 16;
+const BLIND_RESERVE: u64 = 1 << 12;
 /// Bit mask of an f32 exponent; all ones means Inf or NaN.
 const EXP_MASK: u32 = 0x7f80_0000;
 
@@ -885,11 +885,8 @@ impl Machine {
                     let first = m.floats_seen;
                     if any_nonfinite(bytes) {
                         record_nonfinite(&mut m.summary.nonfinite, bytes, start, first, |i| {
-                            if cols == 0 {
-                                (0, i)
-                            } else {
-                                (i / cols, i % cols)
-                            }
+                            i.checked_div(cols)
+                                .map_or((0, i), |row| (row, i - row * cols))
                         });
                     }
                     if keep {
@@ -1467,7 +1464,7 @@ impl Machine {
         let plausible = if mu == 0 {
             cs == 0
         } else {
-            cs % mu == 0 && nsubq_range.contains(&(cs / mu))
+            cs.is_multiple_of(mu) && nsubq_range.contains(&(cs / mu))
         };
         if !plausible {
             if let Some(mp) = self.matrix_mut(w) {
