@@ -586,7 +586,14 @@ impl Inspection {
                 Severity::Warning => (e, w + 1, i),
                 Severity::Info => (e, w, i + 1),
             });
-        let _ = writeln!(s, "  findings       {e} errors, {w} warnings, {i} notes");
+        let count = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        let _ = writeln!(
+            s,
+            "  findings       {}, {}, {}",
+            count(e, "error"),
+            count(w, "warning"),
+            count(i, "note")
+        );
         s
     }
 }

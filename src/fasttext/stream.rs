@@ -1422,7 +1422,6 @@ impl Machine {
         let count = count.unwrap_or(0);
         let reserve = self.reserve_for(count);
         if let Some(mp) = self.matrix_mut(w) {
-            mp.summary.bytes = bytes.map(|b| b + 17);
             mp.data.reserve_exact(reserve);
         }
         if count == 0 {
@@ -1725,7 +1724,12 @@ impl Machine {
     /// Ends the stream and returns everything learned. Findings are sorted by
     /// byte offset.
     pub(crate) fn finish(mut self) -> Parsed {
-        self.st.bytes = self.pos;
+        // A pull reader stops early once the verdict is settled; the file's
+        // size is still the declared length.
+        self.st.bytes = match self.total_len {
+            Some(len) if self.is_settled() => len.max(self.pos),
+            _ => self.pos,
+        };
         match self.phase {
             Phase::Magic => {
                 let have = &self.buf[..self.buf_len];
