@@ -394,3 +394,37 @@ fn hash_matches_reference_vectors() {
         assert_eq!(fasttext::hash(w.as_bytes()), h, "{w}");
     }
 }
+
+#[test]
+fn validator_rides_the_archive_writers_member_tap() {
+    use sm_pack::archive::{Member, PackOptions, stage_archive_streaming};
+    fn assert_send<T: Send + Write>() {}
+    assert_send::<Validator>();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let good = dir().join("sup_ngrams_qnorm.ftz");
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = tmp.path().join("cut.bin");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    for (src, complete) in [(good, true), (cut, false)] {
+        let len = std::fs::metadata(&src).unwrap().len();
+        let mut v = Validator::with_len(&allow(), len).source(&src);
+        let member = Member::new(&src, "model.bin");
+        let opts = PackOptions::from_env().unwrap();
+        let staged = stage_archive_streaming(
+            std::slice::from_ref(&member),
+            &tmp.path().join("model.tar.gz"),
+            &opts,
+            None,
+            Some(&mut v),
+        )
+        .unwrap();
+        assert_eq!(staged.record.members[0].size, len);
+        let i = v.finish().unwrap();
+        assert_eq!(i.complete, complete, "{}", src.display());
+        assert_eq!(i.has_errors(), !complete);
+        if !complete {
+            assert_eq!(i.truncation.unwrap().missing, 100);
+        }
+    }
+}
