@@ -1036,6 +1036,11 @@ fn absurd_counts_fail_fast_and_precisely() {
             .unwrap_or_else(|| panic!("no truncation: {:#?}", i.findings));
         assert!(t.section.contains(section), "{t:?}");
         assert_eq!(t.file_len, b.len() as u64);
+        assert_eq!(
+            i.file_size,
+            b.len() as u64,
+            "the declared size, even when reading stopped early"
+        );
         // the unknown-length stream reaches the same verdict at EOF
         let j = read_from(b.as_slice(), None, &allow()).unwrap();
         assert!(has(&j, "ft.truncated"));
