@@ -3,7 +3,7 @@
 use super::error::{Result, UploadError};
 use super::scrub::{endpoint_for_display, scrub};
 use aws_sdk_s3::config::{BehaviorVersion, ProvideCredentials, Region};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use serde::Serialize;
 use std::future::Future;
 
@@ -126,7 +126,7 @@ impl S3Client {
                 loader = loader.endpoint_url(e);
             }
             let mut shared = loader.load().await;
-            if shared.region().is_none() {
+            if shared.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
                 if settings.has_custom_endpoint() {
                     // S3-compatible stores mostly ignore the region, but SigV4 needs one.
                     shared = shared
@@ -145,9 +145,14 @@ impl S3Client {
                         detail: "no credential provider is configured".into(),
                     })?;
             if let Err(e) = provider.provide_credentials().await {
-                return Err(UploadError::NoCredentials {
-                    detail: scrub(&first_line(&DisplayErrorContext(&e).to_string())),
-                });
+                let mut detail = error_chain(&e);
+                if let Some(p) = settings.profile_hint() {
+                    detail = format!(
+                        "profile {p:?} was asked for: check that it exists in AWS_CONFIG_FILE \
+                         or ~/.aws/config and has credentials; {detail}"
+                    );
+                }
+                return Err(UploadError::NoCredentials { detail });
             }
             let conf = aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(settings.path_style)
@@ -192,9 +197,23 @@ impl S3Client {
     }
 }
 
-/// The first line of a multi-line message.
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_string()
+/// An error and its sources on one line (without repeating a source whose
+/// text is already there), scrubbed.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() && !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        next = e.source();
+    }
+    scrub(&out)
 }
 
 /// What to do about an S3 error code.
@@ -298,10 +317,10 @@ where
             operation,
             uri: uri.into(),
             endpoint: endpoint.into(),
-            message: scrub(&DisplayErrorContext(&err).to_string()),
+            message: error_chain(&err),
         },
         _ => {
-            let text = scrub(&DisplayErrorContext(&err).to_string());
+            let text = error_chain(&err);
             if text.contains("credentials") && text.contains("load") {
                 UploadError::NoCredentials { detail: text }
             } else {

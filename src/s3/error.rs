@@ -61,7 +61,7 @@ pub enum UploadError {
     },
 
     /// S3 could not be reached (connection, DNS, TLS, timeout), after retries.
-    #[error("cannot reach S3 at {endpoint} for {operation} {uri}: {message}")]
+    #[error("cannot reach S3 ({endpoint}) for {operation} {uri}: {message}")]
     Network {
         /// The S3 operation.
         operation: &'static str,

@@ -537,16 +537,16 @@ async fn upload_part(t: Arc<Target>, upload_id: String, part: Part) -> Result<Pa
         .send()
         .await
         .map_err(|e| t.err("UploadPart", e))?;
-    if let Some(echo) = out.checksum_sha256() {
-        if echo != checksum {
-            return Err(UploadError::Verification {
-                uri: t.uri(),
-                detail: format!(
-                    "S3 stored part {} with SHA-256 {echo}, the part's is {checksum}",
-                    part.number
-                ),
-            });
-        }
+    if let Some(echo) = out.checksum_sha256()
+        && echo != checksum
+    {
+        return Err(UploadError::Verification {
+            uri: t.uri(),
+            detail: format!(
+                "S3 stored part {} with SHA-256 {echo}, the part's is {checksum}",
+                part.number
+            ),
+        });
     }
     let etag = out.e_tag().map(str::to_string).ok_or_else(|| {
         UploadError::Internal(format!("UploadPart {} returned no ETag", part.number))
@@ -562,9 +562,9 @@ async fn upload_part(t: Arc<Target>, upload_id: String, part: Part) -> Result<Pa
 /// Aborts a multipart upload, retrying for a while (the network may be back
 /// soon). Returns `cause`, or [`UploadError::AbortFailed`] wrapping it.
 async fn abort_upload(t: &Target, upload_id: &str, cause: UploadError) -> UploadError {
-    let mut delay = Duration::from_millis(250);
+    let mut delay = Duration::from_millis(500);
     let mut last = String::new();
-    for attempt in 0..6 {
+    for attempt in 0..4 {
         if attempt > 0 {
             tokio::time::sleep(delay).await;
             delay *= 2;
@@ -660,18 +660,18 @@ async fn complete_inner(
     sha256_hex: &str,
     size: u64,
 ) -> std::result::Result<UploadRecord, (UploadError, Option<Option<String>>)> {
-    if let Some(known) = &t.known_sha256 {
-        if known != sha256_hex {
-            return Err((
-                UploadError::Verification {
-                    uri: t.uri(),
-                    detail: format!(
-                        "the bytes sent have SHA-256 {sha256_hex}, not {known} as announced; nothing was stored"
-                    ),
-                },
-                None,
-            ));
-        }
+    if let Some(known) = &t.known_sha256
+        && known != sha256_hex
+    {
+        return Err((
+            UploadError::Verification {
+                uri: t.uri(),
+                detail: format!(
+                    "the bytes sent have SHA-256 {sha256_hex}, not {known} as announced; nothing was stored"
+                ),
+            },
+            None,
+        ));
     }
     if t.cancelled() {
         return Err((UploadError::Interrupted, None));
@@ -709,18 +709,18 @@ async fn complete_inner(
         .await
         .map_err(|e| (t.err("CompleteMultipartUpload", e), None))?;
     let version = out.version_id().map(str::to_string);
-    if let Some(c) = out.checksum_sha256() {
-        if c != composite {
-            return Err((
-                UploadError::Verification {
-                    uri: t.uri(),
-                    detail: format!(
-                        "S3 reports the composite SHA-256 {c}, the parts sent give {composite}"
-                    ),
-                },
-                Some(version),
-            ));
-        }
+    if let Some(c) = out.checksum_sha256()
+        && c != composite
+    {
+        return Err((
+            UploadError::Verification {
+                uri: t.uri(),
+                detail: format!(
+                    "S3 reports the composite SHA-256 {c}, the parts sent give {composite}"
+                ),
+            },
+            Some(version),
+        ));
     }
     let expect = Expectation {
         size,
@@ -824,10 +824,10 @@ async fn verify(t: &Target, e: &Expectation<'_>) -> Result<UploadRecord> {
             e.checksum
         )),
     }
-    if let (Some(sent), Some(got)) = (&e.etag, head.e_tag()) {
-        if strip_quotes(sent) != strip_quotes(got) {
-            problems.push(format!("ETag is {got}, the upload returned {sent}"));
-        }
+    if let (Some(sent), Some(got)) = (&e.etag, head.e_tag())
+        && strip_quotes(sent) != strip_quotes(got)
+    {
+        problems.push(format!("ETag is {got}, the upload returned {sent}"));
     }
     let meta = head.metadata().and_then(|m| m.get("sha256"));
     match meta {

@@ -553,18 +553,18 @@ impl ArchiveUpload {
         for (key, content_type, bytes) in items {
             let sha = crate::hash::sha256_hex(&bytes);
             let existing = client.block_on(probe(&client, &self.dest.bucket, &key, false))?;
-            if let Existing::Present(r) = &existing {
-                if r.sha256.as_deref() == Some(sha.as_str()) {
-                    let rep = report_existing(
-                        ObjectStatus::AlreadyUploaded,
-                        &self.dest.bucket,
-                        &key,
-                        r,
-                        &sha,
-                    );
-                    self.sidecars.push(rep);
-                    continue;
-                }
+            if let Existing::Present(r) = &existing
+                && r.sha256.as_deref() == Some(sha.as_str())
+            {
+                let rep = report_existing(
+                    ObjectStatus::AlreadyUploaded,
+                    &self.dest.bucket,
+                    &key,
+                    r,
+                    &sha,
+                );
+                self.sidecars.push(rep);
+                continue;
             }
             // Sidecars describe the archive just published, so they replace older ones.
             let target = self.target(&client, &key, content_type);

@@ -1,0 +1,713 @@
+//! S3 upload against a real S3-compatible server (ministack, which enforces
+//! S3's checksums) on 127.0.0.1. Start it with
+//! `eval "$(scripts/s3-server.sh start)"`; the tests read
+//! `SM_PACK_TEST_S3_ENDPOINT` and fail without it (unless
+//! `SM_PACK_SKIP_S3_TESTS=1`).
+#![cfg(feature = "s3")]
+
+mod s3_support;
+
+use s3_support::*;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const MIB: usize = 1 << 20;
+
+fn pack_args<'a>(model: &'a str, dest: &'a str, endpoint: &'a str) -> Vec<&'a str> {
+    vec![
+        "fasttext",
+        model,
+        "-o",
+        "out/model.tar.gz",
+        "--upload",
+        dest,
+        "--endpoint-url",
+        endpoint,
+        "--path-style",
+    ]
+}
+
+fn setup(test: &str, endpoint: &str) -> (TestEnv, S3, String) {
+    let env = TestEnv::new();
+    std::fs::create_dir(env.path("out")).expect("out dir");
+    let s3 = S3::new(endpoint);
+    let bucket = bucket_name(test);
+    s3.create_bucket(&bucket);
+    (env, s3, bucket)
+}
+
+fn read_json(p: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
+}
+
+#[test]
+fn single_put_round_trip() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("single", &endpoint);
+    let model = small_model();
+    let dest = format!("s3://{bucket}/models/churn/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.push("--json");
+    let run = env.run(&args);
+    run.ok();
+    let report = run.json();
+
+    let manifest = read_json(&env.path("out/model.tar.gz.manifest.json"));
+    let digest = manifest["archive"]["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let key = "models/churn/model.tar.gz";
+    let got = s3.get(&bucket, key).expect("archive uploaded");
+    assert_eq!(
+        sha256_hex(&got),
+        digest,
+        "downloaded bytes = manifest digest"
+    );
+    assert_eq!(
+        got,
+        std::fs::read(env.path("out/model.tar.gz")).unwrap_or_default()
+    );
+
+    // The object: full-object SHA-256 and the hex digest as metadata.
+    let head = s3.head(&bucket, key).expect("head");
+    use base64::Engine as _;
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(hex::decode(&digest).unwrap_or_default());
+    assert_eq!(head.checksum_sha256(), Some(b64.as_str()));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("sha256"))
+            .map(String::as_str),
+        Some(digest.as_str())
+    );
+
+    // The local manifest records the upload, and equals the uploaded one.
+    let up = &manifest["uploads"][0];
+    assert_eq!(up["bucket"], bucket.as_str());
+    assert_eq!(up["key"], key);
+    assert_eq!(up["uri"], format!("s3://{bucket}/{key}").as_str());
+    assert_eq!(up["checksum_sha256"], b64.as_str());
+    assert_eq!(up["etag"].as_str(), head.e_tag());
+    let local_manifest =
+        std::fs::read(env.path("out/model.tar.gz.manifest.json")).unwrap_or_default();
+    assert_eq!(
+        s3.get(&bucket, "models/churn/model.tar.gz.manifest.json"),
+        Some(local_manifest)
+    );
+    let local_sums = std::fs::read(env.path("out/SHA256SUMS")).unwrap_or_default();
+    assert_eq!(s3.get(&bucket, "models/churn/SHA256SUMS"), Some(local_sums));
+
+    // The JSON report carries the upload records.
+    assert_eq!(report["upload"]["archive"]["status"], "uploaded");
+    assert_eq!(report["upload"]["archive"]["method"]["kind"], "single-put");
+    assert_eq!(report["upload"]["archive"]["key"], key);
+    assert_eq!(
+        report["upload"]["sidecars"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(report["outcome"]["manifest"]["uploads"][0]["key"], key);
+    assert!(s3.multipart_uploads(&bucket).is_empty());
+}
+
+#[test]
+fn multipart_round_trip() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("multipart", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 1);
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.extend(["--part-size", "5MiB", "--json"]);
+    let run = env.run(&args);
+    run.ok();
+    let report = run.json();
+
+    let archive = std::fs::read(env.path("out/model.tar.gz")).expect("archive");
+    assert!(
+        archive.len() > 10 * MIB,
+        "incompressible model: {} bytes",
+        archive.len()
+    );
+    let manifest = read_json(&env.path("out/model.tar.gz.manifest.json"));
+    let digest = manifest["archive"]["sha256"].as_str().unwrap_or_default();
+    let got = s3.get(&bucket, "m/model.tar.gz").expect("archive uploaded");
+    assert_eq!(sha256_hex(&got), digest);
+
+    // S3's composite checksum is the one computed from 5 MiB parts.
+    let want = composite(&got, 5 * MIB);
+    assert!(want.ends_with("-3"), "{want}");
+    let head = s3.head(&bucket, "m/model.tar.gz").expect("head");
+    assert_eq!(head.checksum_sha256(), Some(want.as_str()));
+    assert_eq!(manifest["uploads"][0]["checksum_sha256"], want.as_str());
+    let method = &report["upload"]["archive"]["method"];
+    assert_eq!(method["kind"], "multipart");
+    assert_eq!(method["parts"], 3);
+    assert_eq!(method["part_size"], 5 * MIB);
+    assert!(
+        s3.multipart_uploads(&bucket).is_empty(),
+        "no upload left open"
+    );
+}
+
+#[test]
+fn upload_command_for_an_existing_archive() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("cmd", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 2);
+    env.run(&[
+        "fasttext",
+        model.to_str().unwrap_or_default(),
+        "-o",
+        "out/model.tar.gz",
+    ])
+    .ok();
+    let before = read_json(&env.path("out/model.tar.gz.manifest.json"));
+    assert_eq!(before["uploads"].as_array().map(Vec::len), Some(0));
+    let digest = before["archive"]["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let dest = format!("s3://{bucket}/releases/v3.tar.gz");
+    env.run(&[
+        "upload",
+        "out/model.tar.gz",
+        &dest,
+        "--endpoint-url",
+        &endpoint,
+        "--path-style",
+        "--part-size",
+        "5MiB",
+    ])
+    .ok();
+    // Exact key; the digest was known up front, so even multipart carries the metadata.
+    let got = s3.get(&bucket, "releases/v3.tar.gz").expect("uploaded");
+    assert_eq!(sha256_hex(&got), digest);
+    let head = s3.head(&bucket, "releases/v3.tar.gz").expect("head");
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("sha256"))
+            .map(String::as_str),
+        Some(digest.as_str())
+    );
+    assert_eq!(
+        head.checksum_sha256(),
+        Some(composite(&got, 5 * MIB).as_str())
+    );
+
+    // The local manifest now records the upload; SHA256SUMS follows it.
+    let after = std::fs::read(env.path("out/model.tar.gz.manifest.json")).expect("manifest");
+    let v: serde_json::Value = serde_json::from_slice(&after).expect("json");
+    assert_eq!(v["uploads"][0]["key"], "releases/v3.tar.gz");
+    assert_eq!(v["archive"], before["archive"]);
+    let sums = std::fs::read_to_string(env.path("out/SHA256SUMS")).expect("sums");
+    assert!(
+        sums.contains(&format!(
+            "{}  model.tar.gz.manifest.json",
+            sha256_hex(&after)
+        )),
+        "{sums}"
+    );
+    assert!(sums.contains(&format!("{digest}  model.tar.gz")), "{sums}");
+
+    // Remote sidecars are named after the key.
+    assert_eq!(
+        s3.get(&bucket, "releases/v3.tar.gz.manifest.json"),
+        Some(after.clone())
+    );
+    let remote_sums =
+        String::from_utf8(s3.get(&bucket, "releases/SHA256SUMS").expect("sums")).expect("utf8");
+    assert!(
+        remote_sums.contains(&format!("{digest}  v3.tar.gz\n")),
+        "{remote_sums}"
+    );
+    assert!(
+        remote_sums.contains(&format!(
+            "{}  v3.tar.gz.manifest.json\n",
+            sha256_hex(&after)
+        )),
+        "{remote_sums}"
+    );
+
+    // A second run finds everything in place and sends nothing.
+    let run = env.run(&[
+        "upload",
+        "out/model.tar.gz",
+        &dest,
+        "--endpoint-url",
+        &endpoint,
+        "--path-style",
+        "--json",
+    ]);
+    run.ok();
+    let r = run.json();
+    assert_eq!(r["upload"]["archive"]["status"], "already-uploaded");
+}
+
+#[test]
+fn upload_command_refuses_an_archive_that_does_not_match_its_manifest() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("tampered", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 3);
+    env.run(&[
+        "fasttext",
+        model.to_str().unwrap_or_default(),
+        "-o",
+        "out/model.tar.gz",
+    ])
+    .ok();
+    // Flip one byte in the middle of the archive (same size).
+    let p = env.path("out/model.tar.gz");
+    let mut bytes = std::fs::read(&p).expect("archive");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&p, &bytes).expect("write");
+    let manifest_before = std::fs::read(env.path("out/model.tar.gz.manifest.json")).expect("m");
+    let run = env.run(&[
+        "upload",
+        "out/model.tar.gz",
+        &format!("s3://{bucket}/x/"),
+        "--endpoint-url",
+        &endpoint,
+        "--path-style",
+        "--part-size",
+        "5MiB",
+    ]);
+    run.fails_with(2);
+    assert!(
+        run.stderr.contains("does not match its manifest"),
+        "{}",
+        run.stderr
+    );
+    assert!(s3.keys(&bucket).is_empty(), "nothing stored");
+    assert!(s3.multipart_uploads(&bucket).is_empty(), "upload aborted");
+    assert_eq!(
+        std::fs::read(env.path("out/model.tar.gz.manifest.json")).ok(),
+        Some(manifest_before)
+    );
+}
+
+#[test]
+fn corrupted_part_is_rejected_and_the_upload_aborted() {
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("corrupt", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 4);
+    env.set("SM_PACK_TEST_CORRUPT_PART", "2");
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.extend(["--part-size", "5MiB"]);
+    let run = env.run(&args);
+    run.fails_with(2);
+    assert!(run.stderr.contains("UploadPart"), "{}", run.stderr);
+    assert!(run.stderr.contains("BadDigest"), "{}", run.stderr);
+    assert!(s3.keys(&bucket).is_empty(), "no object");
+    assert!(
+        s3.multipart_uploads(&bucket).is_empty(),
+        "multipart upload aborted"
+    );
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
+
+    // The single-PUT path: a wrong full-object checksum is refused the same way.
+    env.set("SM_PACK_TEST_CORRUPT_PART", "1");
+    let small = small_model();
+    let run = env.run(&pack_args(
+        small.to_str().unwrap_or_default(),
+        &dest,
+        &endpoint,
+    ));
+    run.fails_with(2);
+    assert!(run.stderr.contains("PutObject"), "{}", run.stderr);
+    assert!(run.stderr.contains("BadDigest"), "{}", run.stderr);
+    assert!(s3.keys(&bucket).is_empty(), "no object");
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
+}
+
+#[test]
+fn a_model_refused_by_validation_leaves_nothing_in_s3() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("refused", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 5);
+    // Truncate: the validator only notices at the end, after parts went up.
+    let bytes = std::fs::read(&model).expect("model");
+    std::fs::write(&model, &bytes[..bytes.len() - 100]).expect("write");
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.extend(["--part-size", "5MiB"]);
+    let run = env.run(&args);
+    assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(s3.keys(&bucket).is_empty(), "no object");
+    assert!(
+        s3.multipart_uploads(&bucket).is_empty(),
+        "multipart upload aborted"
+    );
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
+}
+
+#[test]
+fn existing_different_object_is_refused_without_force() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("exists", &endpoint);
+    let key = "m/model.tar.gz";
+    s3.put(&bucket, key, b"someone else's archive");
+    let model = small_model();
+    let dest = format!("s3://{bucket}/m/");
+    let run = env.run(&pack_args(
+        model.to_str().unwrap_or_default(),
+        &dest,
+        &endpoint,
+    ));
+    run.fails_with(2);
+    assert!(run.stderr.contains("already exists"), "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert_eq!(
+        s3.get(&bucket, key).as_deref(),
+        Some(&b"someone else's archive"[..])
+    );
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
+
+    // An sm-pack archive with a different digest is refused too.
+    let other = env.path("other.bin");
+    fasttext_model(&other, MIB, 6);
+    let run = env.run(&pack_args(
+        other.to_str().unwrap_or_default(),
+        &dest,
+        &endpoint,
+    ));
+    run.fails_with(2);
+
+    // --force replaces it.
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.push("--force");
+    env.run(&args).ok();
+    let manifest = read_json(&env.path("out/model.tar.gz.manifest.json"));
+    let got = s3.get(&bucket, key).expect("object");
+    assert_eq!(
+        sha256_hex(&got),
+        manifest["archive"]["sha256"].as_str().unwrap_or_default()
+    );
+}
+
+#[test]
+fn same_digest_is_reported_and_nothing_is_sent() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("same", &endpoint);
+    s3.enable_versioning(&bucket);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 7);
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.extend(["--part-size", "5MiB", "--json"]);
+    let first = env.run(&args);
+    first.ok();
+    let v1 = first.json()["upload"]["archive"]["version_id"].clone();
+    assert!(v1.is_string(), "versioned bucket: {v1}");
+
+    std::fs::remove_dir_all(env.path("out")).expect("rm");
+    std::fs::create_dir(env.path("out")).expect("mkdir");
+    let second = env.run(&args);
+    second.ok();
+    let r = second.json();
+    assert_eq!(r["upload"]["archive"]["status"], "already-uploaded");
+    assert_eq!(r["upload"]["archive"]["method"]["kind"], "none");
+    assert_eq!(r["upload"]["archive"]["version_id"], v1);
+    for s in r["upload"]["sidecars"].as_array().into_iter().flatten() {
+        assert_eq!(s["status"], "already-uploaded", "{s}");
+    }
+    // Nothing was written: one version of each object.
+    for key in [
+        "m/model.tar.gz",
+        "m/model.tar.gz.manifest.json",
+        "m/SHA256SUMS",
+    ] {
+        assert_eq!(s3.versions(&bucket, key), 1, "{key}");
+    }
+    // The local manifest records the existing object.
+    let manifest = read_json(&env.path("out/model.tar.gz.manifest.json"));
+    assert_eq!(manifest["uploads"][0]["version_id"], v1);
+}
+
+/// A listener that counts connections (stands in for an endpoint that must not be contacted).
+fn counting_listener() -> (String, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    let n = Arc::new(AtomicUsize::new(0));
+    let c = n.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            c.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (url, n)
+}
+
+#[test]
+fn dry_run_contacts_nothing() {
+    // Needs no server: the endpoint is a listener that counts connections.
+    let (url, hits) = counting_listener();
+    let mut env = TestEnv::new();
+    std::fs::create_dir(env.path("out")).expect("out");
+    // IMDS would be contacted to find credentials if anything loaded them.
+    env.unset("AWS_EC2_METADATA_DISABLED");
+    env.unset("AWS_ACCESS_KEY_ID");
+    env.unset("AWS_SECRET_ACCESS_KEY");
+    let model = small_model();
+    let run = env.run(&[
+        "fasttext",
+        model.to_str().unwrap_or_default(),
+        "-o",
+        "out/model.tar.gz",
+        "--upload",
+        "s3://bucket-dry/p/",
+        "--endpoint-url",
+        &url,
+        "--dry-run",
+    ]);
+    run.ok();
+    assert!(
+        run.stdout.contains("s3://bucket-dry/p/model.tar.gz"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("s3://bucket-dry/p/model.tar.gz.manifest.json"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("s3://bucket-dry/p/SHA256SUMS"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "dry run writes nothing"
+    );
+
+    env.run(&[
+        "fasttext",
+        model.to_str().unwrap_or_default(),
+        "-o",
+        "out/model.tar.gz",
+    ])
+    .ok();
+    let run = env.run(&[
+        "upload",
+        "out/model.tar.gz",
+        "s3://bucket-dry/exact.tar.gz",
+        "--endpoint-url",
+        &url,
+        "--dry-run",
+        "--json",
+    ]);
+    run.ok();
+    let j = run.json();
+    assert_eq!(j["plan"]["archive"], "s3://bucket-dry/exact.tar.gz");
+    assert_eq!(j["plan"]["method"]["kind"], "single-put");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the endpoint was contacted");
+}
+
+#[test]
+fn missing_credentials_is_a_clear_error_with_exit_2() {
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("nocreds", &endpoint);
+    env.unset("AWS_ACCESS_KEY_ID");
+    env.unset("AWS_SECRET_ACCESS_KEY");
+    let model = small_model();
+    let dest = format!("s3://{bucket}/m/");
+    let run = env.run(&pack_args(
+        model.to_str().unwrap_or_default(),
+        &dest,
+        &endpoint,
+    ));
+    run.fails_with(2);
+    assert!(
+        run.stderr.contains("no AWS credentials found"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("AWS_PROFILE"), "{}", run.stderr);
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
+    assert!(s3.keys(&bucket).is_empty());
+
+    // The same for `sm-pack upload`, and with --json the report says so.
+    std::fs::write(env.path("out/model.tar.gz"), b"x").expect("write");
+    let run = env.run(&[
+        "upload",
+        "out/model.tar.gz",
+        &dest,
+        "--endpoint-url",
+        &endpoint,
+        "--path-style",
+        "--json",
+    ]);
+    run.fails_with(2);
+    let j = run.json();
+    assert_eq!(j["exit_code"], 2);
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no AWS credentials found"),
+        "{j}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_output_or_manifest() {
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("secrets", &endpoint);
+    let secret = "SECRETfake9f8e7d6c5b4a3928171615141312";
+    let token = "TOKENfakeAQoDYXdzEJr1234567890abcdefXYZ";
+    let key_id = "AKIAFAKEKEYID1234567";
+    env.set("AWS_SECRET_ACCESS_KEY", secret);
+    env.set("AWS_SESSION_TOKEN", token);
+    env.set("AWS_ACCESS_KEY_ID", key_id);
+    let model = small_model();
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.extend(["--json", "--verbose"]);
+    let ok = env.run(&args);
+    ok.ok();
+    // A failure too: a bucket that does not exist.
+    let missing = format!("s3://{bucket}-missing/m/");
+    std::fs::remove_dir_all(env.path("out")).expect("rm");
+    std::fs::create_dir(env.path("out")).expect("mkdir");
+    let bad = env.run(&pack_args(
+        model.to_str().unwrap_or_default(),
+        &missing,
+        &endpoint,
+    ));
+    bad.fails_with(2);
+    assert!(bad.stderr.contains("NoSuchBucket"), "{}", bad.stderr);
+    let remote_manifest = s3
+        .get(&bucket, "m/model.tar.gz.manifest.json")
+        .expect("manifest");
+    let texts = [
+        ok.stdout.clone(),
+        ok.stderr.clone(),
+        bad.stdout.clone(),
+        bad.stderr.clone(),
+        String::from_utf8_lossy(&remote_manifest).into_owned(),
+    ];
+    for t in &texts {
+        for s in [secret, token, key_id] {
+            assert!(!t.contains(s), "a credential leaked: {t}");
+        }
+        assert!(!t.to_ascii_lowercase().contains("x-amz-signature"), "{t}");
+    }
+}
+
+#[test]
+fn endpoint_from_aws_endpoint_url_s3() {
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("envendpoint", &endpoint);
+    env.set("AWS_ENDPOINT_URL_S3", &endpoint);
+    let model = small_model();
+    env.run(&[
+        "fasttext",
+        model.to_str().unwrap_or_default(),
+        "-o",
+        "out/model.tar.gz",
+        "--upload",
+        &format!("s3://{bucket}/"),
+        "--path-style",
+    ])
+    .ok();
+    assert!(s3.get(&bucket, "model.tar.gz").is_some());
+    assert!(s3.get(&bucket, "SHA256SUMS").is_some());
+}
+
+#[test]
+fn sse_kms_is_requested() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("ssekms", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 6 * MIB, 8);
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.extend([
+        "--part-size",
+        "5MiB",
+        "--sse",
+        "aws:kms",
+        "--sse-kms-key-id",
+        "alias/models",
+    ]);
+    env.run(&args).ok();
+    let head = s3.head(&bucket, "m/model.tar.gz").expect("head");
+    assert_eq!(
+        head.server_side_encryption().map(|s| s.as_str()),
+        Some("aws:kms")
+    );
+    assert_eq!(head.ssekms_key_id(), Some("alias/models"));
+    let head = s3.head(&bucket, "m/SHA256SUMS").expect("head");
+    assert_eq!(
+        head.server_side_encryption().map(|s| s.as_str()),
+        Some("aws:kms")
+    );
+}
+
+#[test]
+fn ctrl_c_aborts_the_multipart_upload() {
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("ctrlc", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 24 * MIB, 9);
+    env.set("SM_PACK_TEST_PART_DELAY_MS", "400");
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
+    args.extend(["--part-size", "5MiB", "--concurrency", "1"]);
+    let child = env
+        .command(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        s3.wait_for_parts(&bucket, 1, Duration::from_secs(60)),
+        "no part was uploaded"
+    );
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let run = Run::from(child.wait_with_output().expect("wait"));
+    run.fails_with(130);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    assert!(
+        s3.multipart_uploads(&bucket).is_empty(),
+        "multipart upload aborted"
+    );
+    assert!(s3.keys(&bucket).is_empty(), "no object");
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
+}
