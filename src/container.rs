@@ -357,27 +357,25 @@ impl Container {
 
     /// One line describing discovery, for reports.
     pub fn discovery_summary(&self) -> String {
-        let mut s = self.discovery.describe().to_string();
-        if self.discovery != Discovery::FirstEntry {
-            s.push_str(if self.skip_dotfiles {
-                ", dotfiles skipped"
-            } else {
-                ", dotfiles NOT skipped"
-            });
-        }
-        if self.ensemble_supported {
-            s.push_str(if self.ensemble_default {
-                ", ensemble on by default"
-            } else {
-                ", ensemble off by default"
-            });
-        } else {
-            s.push_str(", no ensemble");
-        }
-        s.push_str(", subfolders ignored");
-        if self.discovery == Discovery::FirstEntry {
-            s = s.replace(", subfolders ignored", ", a subfolder may be picked");
-        }
+        let mut s = match self.discovery {
+            Discovery::FirstEntry => {
+                "first listdir entry, unfiltered (a dotfile or a folder may be picked)".to_string()
+            }
+            d => format!(
+                "{}, {}, subfolders ignored",
+                d.describe(),
+                if self.skip_dotfiles {
+                    "dotfiles skipped"
+                } else {
+                    "dotfiles NOT skipped"
+                }
+            ),
+        };
+        s.push_str(match (self.ensemble_supported, self.ensemble_default) {
+            (true, true) => ", ensemble on by default",
+            (true, false) => ", ensemble off by default",
+            _ => ", no ensemble",
+        });
         s
     }
 

@@ -41,6 +41,7 @@
 //!   accept the historical signed-byte sum, which `tar` rejects.
 
 use super::MAX_COMPONENT_BYTES;
+use crate::container::{Sniffed, sniff};
 use crate::error::{Error, Result};
 use crate::report::{Finding, Location, Severity};
 use flate2::bufread::GzDecoder;
@@ -64,6 +65,8 @@ pub const DEFAULT_MAX_MEMBERS: usize = 100_000;
 pub const DEFAULT_MAX_EXTENSION_BYTES: u64 = 1 << 20;
 /// Size of the buffers member bytes stream through.
 pub const CHUNK_SIZE: usize = 64 << 10;
+/// Bytes of each file given to [`sniff`] for [`ArchiveMember::content`].
+const SNIFF_BYTES: usize = 4096;
 /// Most gzip member offsets remembered (the count is always exact).
 const MAX_RECORDED_GZIP_MEMBERS: usize = 64;
 /// Longest pax value kept in [`PaxRecord::value`].
@@ -298,6 +301,9 @@ pub struct ArchiveMember {
     /// SHA-256 of the bytes stored for it (absent when the archive ended
     /// inside them).
     pub sha256: Option<String>,
+    /// What its first bytes look like (regular files with data only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<Sniffed>,
     /// Offset of its first header (GNU long name or pax header included) in
     /// the tar stream.
     pub header_offset: u64,
@@ -967,6 +973,9 @@ impl Walker<'_, '_> {
                 }
             };
             let chunk = &buf[..got];
+            if left == stored && !m.sparse {
+                m.content = Some(sniff(&chunk[..chunk.len().min(SNIFF_BYTES)]));
+            }
             sha.update(chunk);
             if let Some(k) = kept.as_mut() {
                 let room = budget.saturating_sub(k.len() as u64) as usize;
@@ -983,6 +992,9 @@ impl Walker<'_, '_> {
         }
         if complete {
             m.sha256 = Some(hex::encode(sha.finalize()));
+        }
+        if stored == 0 && !m.sparse {
+            m.content = Some(Sniffed::Empty);
         }
         if let Some(k) = &kept {
             self.captured_total += k.len() as u64;
@@ -1369,6 +1381,7 @@ impl Walker<'_, '_> {
             sparse,
             pax: pax.iter().map(|(k, v)| pax_record(k, v)).collect(),
             sha256: None,
+            content: None,
             header_offset: first_offset,
             data_offset: tar.pos,
             data: None,

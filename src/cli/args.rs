@@ -69,6 +69,15 @@ pub enum Command {
         after_help = "Examples:\n  sm-pack inspect model.json\n  sm-pack inspect --json langid.bin"
     )]
     Inspect(InspectArgs),
+    /// Check an existing model.tar.gz the way SageMaker will: layout, what the container
+    /// loads, model validity, manifest and SHA256SUMS digests. Nothing is extracted.
+    #[command(
+        after_help = "Examples:\n  sm-pack verify model.tar.gz\n  sm-pack verify model.tar.gz --container 1.7-1\n  sm-pack verify langid.tar.gz --blazingtext\n\nExit codes: 0 clean (warnings allowed), 1 error findings, 2 I/O or usage error."
+    )]
+    Verify(super::verify::VerifyArgs),
+    /// List the SageMaker container tags: pinned xgboost/Python, discovery rules, image URIs.
+    #[command(after_help = "Example:\n  sm-pack containers --region eu-west-1")]
+    Containers(super::verify::ContainersArgs),
     /// Upload an existing model.tar.gz (with its manifest and SHA256SUMS) to S3, verified.
     #[command(after_help = "Example:\n  sm-pack upload model.tar.gz s3://my-bucket/models/churn/")]
     Upload(super::upload::UploadArgs),
