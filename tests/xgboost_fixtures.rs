@@ -74,7 +74,7 @@ fn predict_margin(m: &Model, x: &[f32]) -> Vec<f64> {
                         tr.default_left[n]
                     } else if tr.is_categorical(n) {
                         let set = tr.categories.as_ref().and_then(|c| c.of(n)).unwrap_or(&[]);
-                        v < 0.0 || v >= 16_777_216.0 || !set.contains(&(v as i32))
+                        !(0.0..16_777_216.0).contains(&v) || !set.contains(&(v as i32))
                     } else {
                         v < tr.split_conditions[n]
                     };

@@ -112,7 +112,7 @@ impl<'a> Rd<'a> {
                     Finding::error(
                         "xgb.length_exceeds_input",
                         format!(
-                            "{what} declares {declared} elements of {unit} bytes, more than the {} bytes left in the file",
+                            "{what} declares {declared} elements of {unit} bytes, more than the {} bytes left in the file: it is truncated or the count is corrupt",
                             self.remaining()
                         ),
                     )

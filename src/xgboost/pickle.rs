@@ -12,9 +12,13 @@
 //! (`BINBYTES`, `SHORT_BINBYTES`, `BINBYTES8`, `BYTEARRAY8`, or a protocol-2
 //! latin-1 string).
 //!
-//! Resources: every opcode adds at most one value to an arena, so memory is
-//! linear in the input; lengths are checked against the bytes that remain;
-//! nothing recurses.
+//! Resources: stack values are 8 bytes and arena objects 16 bytes; every
+//! opcode adds at most one of each (container storage is allocated only
+//! when something is put in it), strings and byte strings are referenced by
+//! id and never copied, except that a latin-1 conversion is done at most once
+//! per string. Memory is therefore linear in the input (a few tens of bytes
+//! per input byte at worst); every length is checked against the bytes that
+//! remain; nothing recurses.
 
 use super::ir::{PickleInfo, PickleObject, PicklePayloadOp};
 use crate::error::{Error, Result};
@@ -24,43 +28,42 @@ use std::collections::HashMap;
 
 const FORMAT: &str = "Python pickle";
 
-/// A handle into the simulated object arena.
-type Id = usize;
+/// An index into one of the machine's arenas.
+type Id = u32;
+const NONE: Id = u32::MAX;
 
+/// A simulated Python value (8 bytes).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum PV {
-    /// A `str` (UTF-8 bytes at `input[off..off+len]`), or an escaped text
-    /// string decoded into the blob arena.
+    /// A `str`: index into `strs`.
     Str(Id),
-    /// A `bytes`/`bytearray` blob.
+    /// A `bytes`/`bytearray`: index into `blobs`.
     Bytes(Id),
-    Int(i64),
-    None,
-    Bool,
-    Float,
-    /// A reference to an arena object.
+    /// An object in the arena.
     Obj(Id),
+    /// `None`.
+    None,
+    /// Anything else (numbers, booleans, opaque results).
     Other,
+}
+
+/// Arena objects (16 bytes).
+#[derive(Debug, Clone, Copy)]
+enum Obj {
+    /// A global `module.name`: both indices into `strs`.
+    Global { module: Id, name: Id },
+    /// An instance of `class` (an arena id, or NONE) with its `BUILD` state.
+    Instance { class: Id, state: PV },
+    /// A list/tuple/set: index into `seqs`, NONE while empty.
+    Seq(Id),
+    /// A dict: index into `dicts`, NONE while empty.
+    Dict(Id),
 }
 
 #[derive(Debug)]
 enum Blob<'a> {
-    Borrowed(&'a [u8], u64, PicklePayloadOp),
-    Owned(Vec<u8>, u64, PicklePayloadOp),
-}
-
-#[derive(Debug)]
-enum Obj {
-    Global {
-        module: String,
-        name: String,
-    },
-    Instance {
-        class: Option<Id>,
-        state: Option<PV>,
-    },
-    Seq(Vec<PV>),
-    Dict(Vec<(PV, PV)>),
+    Borrowed(&'a [u8], usize, PicklePayloadOp),
+    Owned(Vec<u8>),
 }
 
 struct Machine<'a> {
@@ -68,12 +71,16 @@ struct Machine<'a> {
     p: usize,
     stack: Vec<PV>,
     marks: Vec<usize>,
-    memo: HashMap<u64, PV>,
+    memo: Vec<PV>,
+    sparse_memo: HashMap<u64, PV>,
     objs: Vec<Obj>,
+    seqs: Vec<Vec<PV>>,
+    dicts: Vec<Vec<(PV, PV)>>,
     blobs: Vec<Blob<'a>>,
     strs: Vec<Cow<'a, str>>,
+    latin1_done: HashMap<Id, Id>,
     protocol: u8,
-    globals: Vec<(String, String)>,
+    globals: Vec<(Id, Id)>,
 }
 
 /// What the walker found.
@@ -92,6 +99,16 @@ fn invalid(code: &str, msg: impl Into<String>, at: usize) -> Error {
         format: FORMAT.into(),
         finding: Box::new(Finding::error(code, msg).at(Location::Offset(at as u64))),
     }
+}
+
+fn id(n: usize, at: usize) -> Result<Id> {
+    Id::try_from(n).ok().filter(|&i| i != NONE).ok_or_else(|| {
+        invalid(
+            "xgb.pickle.too_large",
+            "the pickle holds more than 2^32 values",
+            at,
+        )
+    })
 }
 
 impl<'a> Machine<'a> {
@@ -144,10 +161,16 @@ impl<'a> Machine<'a> {
             Ok(n) if n <= remain => self.take(n, what),
             _ => Err(invalid(
                 "xgb.length_exceeds_input",
-                format!("{what} declares {len} bytes but only {remain} remain"),
+                format!(
+                    "{what} declares {len} bytes but only {remain} remain: the pickle is truncated or corrupt"
+                ),
                 self.p,
             )),
         }
+    }
+
+    fn push(&mut self, v: PV) {
+        self.stack.push(v);
     }
 
     fn pop(&mut self, at: usize) -> Result<PV> {
@@ -182,19 +205,43 @@ impl<'a> Machine<'a> {
         Ok(self.stack.split_off(m))
     }
 
-    fn new_obj(&mut self, o: Obj) -> PV {
+    fn new_obj(&mut self, o: Obj, at: usize) -> Result<PV> {
+        let i = id(self.objs.len(), at)?;
         self.objs.push(o);
-        PV::Obj(self.objs.len() - 1)
+        Ok(PV::Obj(i))
     }
 
-    fn new_str(&mut self, s: Cow<'a, str>) -> PV {
+    fn new_seq(&mut self, items: Vec<PV>, at: usize) -> Result<PV> {
+        let slot = if items.is_empty() {
+            NONE
+        } else {
+            let s = id(self.seqs.len(), at)?;
+            self.seqs.push(items);
+            s
+        };
+        self.new_obj(Obj::Seq(slot), at)
+    }
+
+    fn new_dict(&mut self, pairs: Vec<(PV, PV)>, at: usize) -> Result<PV> {
+        let slot = if pairs.is_empty() {
+            NONE
+        } else {
+            let s = id(self.dicts.len(), at)?;
+            self.dicts.push(pairs);
+            s
+        };
+        self.new_obj(Obj::Dict(slot), at)
+    }
+
+    fn new_str(&mut self, s: Cow<'a, str>, at: usize) -> Result<Id> {
+        let i = id(self.strs.len(), at)?;
         self.strs.push(s);
-        PV::Str(self.strs.len() - 1)
+        Ok(i)
     }
 
     fn utf8(&mut self, raw: &'a [u8], at: usize) -> Result<PV> {
         match std::str::from_utf8(raw) {
-            Ok(s) => Ok(self.new_str(Cow::Borrowed(s))),
+            Ok(s) => Ok(PV::Str(self.new_str(Cow::Borrowed(s), at)?)),
             Err(e) => Err(invalid(
                 "xgb.invalid_utf8",
                 "a pickled str is not valid UTF-8",
@@ -203,86 +250,130 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn blob(&mut self, raw: &'a [u8], at: usize, op: PicklePayloadOp) -> PV {
-        self.blobs.push(Blob::Borrowed(raw, at as u64, op));
-        PV::Bytes(self.blobs.len() - 1)
+    fn text(&mut self, raw: &'a [u8], at: usize) -> Result<Id> {
+        let s = match std::str::from_utf8(raw) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
+        };
+        self.new_str(s, at)
+    }
+
+    fn blob(&mut self, raw: &'a [u8], data_at: usize, op: PicklePayloadOp) -> Result<PV> {
+        let i = id(self.blobs.len(), data_at)?;
+        self.blobs.push(Blob::Borrowed(raw, data_at, op));
+        Ok(PV::Bytes(i))
     }
 
     fn str_of(&self, v: PV) -> Option<&str> {
         match v {
-            PV::Str(i) => self.strs.get(i).map(|s| s.as_ref()),
+            PV::Str(i) => self.strs.get(i as usize).map(|s| s.as_ref()),
+            _ => None,
+        }
+    }
+
+    fn str_id(&self, i: Id) -> &str {
+        self.strs.get(i as usize).map(|s| s.as_ref()).unwrap_or("")
+    }
+
+    fn obj(&self, v: PV) -> Option<Obj> {
+        match v {
+            PV::Obj(i) => self.objs.get(i as usize).copied(),
             _ => None,
         }
     }
 
     fn global_of(&self, v: PV) -> Option<(&str, &str)> {
-        match v {
-            PV::Obj(i) => match self.objs.get(i) {
-                Some(Obj::Global { module, name }) => Some((module, name)),
-                _ => None,
-            },
+        match self.obj(v)? {
+            Obj::Global { module, name } => Some((self.str_id(module), self.str_id(name))),
             _ => None,
         }
     }
 
-    fn push_global(&mut self, module: String, name: String) {
-        self.globals.push((module.clone(), name.clone()));
-        let v = self.new_obj(Obj::Global { module, name });
-        self.stack.push(v);
+    fn seq_items(&self, v: PV) -> &[PV] {
+        match self.obj(v) {
+            Some(Obj::Seq(slot)) if slot != NONE => self
+                .seqs
+                .get(slot as usize)
+                .map(|s| s.as_slice())
+                .unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    fn push_global(&mut self, module: Id, name: Id, at: usize) -> Result<()> {
+        self.globals.push((module, name));
+        let v = self.new_obj(Obj::Global { module, name }, at)?;
+        self.push(v);
+        Ok(())
     }
 
     /// `callable(*args)` without executing anything.
-    fn reduce(&mut self, callable: PV, args: PV) -> PV {
-        let arg_items: Vec<PV> = match args {
-            PV::Obj(i) => match self.objs.get(i) {
-                Some(Obj::Seq(items)) => items.clone(),
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
+    fn reduce(&mut self, callable: PV, args: PV, at: usize) -> Result<PV> {
+        let (a0, a1) = {
+            let items = self.seq_items(args);
+            (items.first().copied(), items.get(1).copied())
         };
-        let g = self
-            .global_of(callable)
-            .map(|(m, n)| (m.to_string(), n.to_string()));
-        match g.as_ref().map(|(m, n)| (m.as_str(), n.as_str())) {
-            Some(("_codecs", "encode")) | Some(("codecs", "encode")) => {
-                if let (Some(&s), enc) = (arg_items.first(), arg_items.get(1))
-                    && let Some(v) = self.latin1(s, enc.copied())
+        let g = self.global_of(callable).map(|(m, n)| {
+            (
+                m == "_codecs" || m == "codecs",
+                m == "__builtin__" || m == "builtins",
+                n == "encode",
+                n == "bytearray" || n == "bytes",
+                m == "copyreg" || m == "copy_reg",
+                n == "_reconstructor",
+            )
+        });
+        match g {
+            Some((true, _, true, _, _, _)) => {
+                if let Some(s) = a0
+                    && let Some(v) = self.latin1(s, a1, at)?
                 {
-                    return v;
+                    return Ok(v);
                 }
-                PV::Other
+                Ok(PV::Other)
             }
-            Some(("__builtin__" | "builtins", "bytearray" | "bytes")) => match arg_items.first() {
-                Some(&PV::Bytes(i)) => PV::Bytes(i),
-                Some(&s @ PV::Str(_)) => self
-                    .latin1(s, arg_items.get(1).copied())
-                    .unwrap_or(PV::Other),
+            Some((_, true, _, true, _, _)) => match a0 {
+                Some(PV::Bytes(i)) => Ok(PV::Bytes(i)),
+                Some(s @ PV::Str(_)) => Ok(self.latin1(s, a1, at)?.unwrap_or(PV::Other)),
                 None => {
-                    self.blobs
-                        .push(Blob::Owned(Vec::new(), 0, PicklePayloadOp::Latin1String));
-                    PV::Bytes(self.blobs.len() - 1)
+                    let i = id(self.blobs.len(), at)?;
+                    self.blobs.push(Blob::Owned(Vec::new()));
+                    Ok(PV::Bytes(i))
                 }
-                _ => PV::Other,
+                _ => Ok(PV::Other),
             },
-            Some(("copyreg" | "copy_reg", "_reconstructor")) => {
-                let class = match arg_items.first() {
-                    Some(&PV::Obj(i)) => Some(i),
-                    _ => None,
+            Some((_, _, _, _, true, true)) => {
+                let class = match a0 {
+                    Some(PV::Obj(i)) => i,
+                    _ => NONE,
                 };
-                self.new_obj(Obj::Instance { class, state: None })
+                self.new_obj(
+                    Obj::Instance {
+                        class,
+                        state: PV::None,
+                    },
+                    at,
+                )
             }
             _ => {
                 let class = match callable {
-                    PV::Obj(i) => Some(i),
-                    _ => None,
+                    PV::Obj(i) => i,
+                    _ => NONE,
                 };
-                self.new_obj(Obj::Instance { class, state: None })
+                self.new_obj(
+                    Obj::Instance {
+                        class,
+                        state: PV::None,
+                    },
+                    at,
+                )
             }
         }
     }
 
     /// `_codecs.encode(s, 'latin1')`: each char of `s` must be ≤ U+00FF.
-    fn latin1(&mut self, s: PV, enc: Option<PV>) -> Option<PV> {
+    /// Done at most once per string.
+    fn latin1(&mut self, s: PV, enc: Option<PV>, at: usize) -> Result<Option<PV>> {
         let enc_ok = match enc {
             None => true,
             Some(e) => matches!(
@@ -290,17 +381,25 @@ impl<'a> Machine<'a> {
                 Some(ref e) if e == "latin1" || e == "iso88591"
             ),
         };
+        let PV::Str(sid) = s else { return Ok(None) };
         if !enc_ok {
-            return None;
+            return Ok(None);
         }
-        let text = self.str_of(s)?;
+        if let Some(&b) = self.latin1_done.get(&sid) {
+            return Ok(Some(PV::Bytes(b)));
+        }
+        let text = self.str_id(sid);
         let mut out = Vec::with_capacity(text.len());
         for ch in text.chars() {
-            out.push(u8::try_from(u32::from(ch)).ok()?);
+            match u8::try_from(u32::from(ch)) {
+                Ok(c) => out.push(c),
+                Err(_) => return Ok(None),
+            }
         }
-        self.blobs
-            .push(Blob::Owned(out, 0, PicklePayloadOp::Latin1String));
-        Some(PV::Bytes(self.blobs.len() - 1))
+        let i = id(self.blobs.len(), at)?;
+        self.blobs.push(Blob::Owned(out));
+        self.latin1_done.insert(sid, i);
+        Ok(Some(PV::Bytes(i)))
     }
 
     fn run(&mut self) -> Result<PV> {
@@ -322,9 +421,7 @@ impl<'a> Machine<'a> {
                 0x95 => {
                     self.uint(8, "FRAME")?;
                 }
-                b'(' => {
-                    self.marks.push(self.stack.len());
-                }
+                b'(' => self.marks.push(self.stack.len()),
                 b'0' => {
                     if self.marks.last() == Some(&self.stack.len()) {
                         self.marks.pop();
@@ -337,43 +434,34 @@ impl<'a> Machine<'a> {
                 }
                 b'2' => {
                     let v = self.pop(at)?;
-                    self.stack.push(v);
-                    self.stack.push(v);
+                    self.push(v);
+                    self.push(v);
                 }
-                // Numbers and constants.
+                // Numbers and constants: opaque.
                 b'J' => {
-                    let v = self.uint(4, "BININT")? as u32 as i32;
-                    self.stack.push(PV::Int(i64::from(v)));
+                    self.take(4, "BININT")?;
+                    self.push(PV::Other);
                 }
                 b'K' => {
-                    let v = self.uint(1, "BININT1")?;
-                    self.stack.push(PV::Int(v as i64));
+                    self.take(1, "BININT1")?;
+                    self.push(PV::Other);
                 }
                 b'M' => {
-                    let v = self.uint(2, "BININT2")?;
-                    self.stack.push(PV::Int(v as i64));
+                    self.take(2, "BININT2")?;
+                    self.push(PV::Other);
                 }
-                b'I' | b'L' => {
-                    let l = self.line("INT/LONG")?;
-                    let t = std::str::from_utf8(l).unwrap_or("").trim_end_matches('L');
-                    self.stack.push(match t {
-                        "00" => PV::Bool,
-                        "01" => PV::Bool,
-                        _ => t.parse::<i64>().map(PV::Int).unwrap_or(PV::Other),
-                    });
-                }
-                b'F' => {
-                    self.line("FLOAT")?;
-                    self.stack.push(PV::Float);
+                b'I' | b'L' | b'F' => {
+                    self.line("INT/LONG/FLOAT")?;
+                    self.push(PV::Other);
                 }
                 b'G' => {
                     self.take(8, "BINFLOAT")?;
-                    self.stack.push(PV::Float);
+                    self.push(PV::Other);
                 }
                 0x8a => {
                     let n = self.uint(1, "LONG1")?;
                     self.sized(n, "LONG1")?;
-                    self.stack.push(PV::Other);
+                    self.push(PV::Other);
                 }
                 0x8b => {
                     let n = self.uint(4, "LONG4")? as u32 as i32;
@@ -381,42 +469,33 @@ impl<'a> Machine<'a> {
                         invalid("xgb.pickle.malformed", "negative LONG4 length", at)
                     })?;
                     self.sized(n, "LONG4")?;
-                    self.stack.push(PV::Other);
+                    self.push(PV::Other);
                 }
-                b'N' => self.stack.push(PV::None),
-                0x88 | 0x89 => self.stack.push(PV::Bool),
+                b'N' => self.push(PV::None),
+                0x88 | 0x89 => self.push(PV::Other),
                 // Strings.
-                b'X' => {
-                    let n = self.uint(4, "BINUNICODE")?;
+                b'X' | 0x8c | 0x8d => {
+                    let (w, name) = match op {
+                        b'X' => (4, "BINUNICODE"),
+                        0x8c => (1, "SHORT_BINUNICODE"),
+                        _ => (8, "BINUNICODE8"),
+                    };
+                    let n = self.uint(w, name)?;
                     let d = self.p;
-                    let raw = self.sized(n, "BINUNICODE")?;
+                    let raw = self.sized(n, name)?;
                     let v = self.utf8(raw, d)?;
-                    self.stack.push(v);
-                }
-                0x8c => {
-                    let n = self.uint(1, "SHORT_BINUNICODE")?;
-                    let d = self.p;
-                    let raw = self.sized(n, "SHORT_BINUNICODE")?;
-                    let v = self.utf8(raw, d)?;
-                    self.stack.push(v);
-                }
-                0x8d => {
-                    let n = self.uint(8, "BINUNICODE8")?;
-                    let d = self.p;
-                    let raw = self.sized(n, "BINUNICODE8")?;
-                    let v = self.utf8(raw, d)?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 b'V' => {
                     let l = self.line("UNICODE")?;
                     let s = raw_unicode_escape(l);
-                    let v = self.new_str(Cow::Owned(s));
-                    self.stack.push(v);
+                    let i = self.new_str(Cow::Owned(s), at)?;
+                    self.push(PV::Str(i));
                 }
                 b'S' => {
-                    // Protocol 0 byte string repr: treat as an opaque value.
+                    // Protocol 0 byte-string repr: opaque.
                     self.line("STRING")?;
-                    self.stack.push(PV::Other);
+                    self.push(PV::Other);
                 }
                 b'T' => {
                     let n = self.uint(4, "BINSTRING")? as u32 as i32;
@@ -424,41 +503,26 @@ impl<'a> Machine<'a> {
                         invalid("xgb.pickle.malformed", "negative BINSTRING length", at)
                     })?;
                     self.sized(n, "BINSTRING")?;
-                    self.stack.push(PV::Other);
+                    self.push(PV::Other);
                 }
                 b'U' => {
                     let n = self.uint(1, "SHORT_BINSTRING")?;
                     self.sized(n, "SHORT_BINSTRING")?;
-                    self.stack.push(PV::Other);
+                    self.push(PV::Other);
                 }
                 // Bytes.
-                b'B' => {
-                    let n = self.uint(4, "BINBYTES")?;
+                b'B' | b'C' | 0x8e | 0x96 => {
+                    let (w, name, kind) = match op {
+                        b'B' => (4, "BINBYTES", PicklePayloadOp::Binbytes),
+                        b'C' => (1, "SHORT_BINBYTES", PicklePayloadOp::ShortBinbytes),
+                        0x8e => (8, "BINBYTES8", PicklePayloadOp::Binbytes8),
+                        _ => (8, "BYTEARRAY8", PicklePayloadOp::Bytearray8),
+                    };
+                    let n = self.uint(w, name)?;
                     let d = self.p;
-                    let raw = self.sized(n, "BINBYTES")?;
-                    let v = self.blob(raw, d, PicklePayloadOp::Binbytes);
-                    self.stack.push(v);
-                }
-                b'C' => {
-                    let n = self.uint(1, "SHORT_BINBYTES")?;
-                    let d = self.p;
-                    let raw = self.sized(n, "SHORT_BINBYTES")?;
-                    let v = self.blob(raw, d, PicklePayloadOp::ShortBinbytes);
-                    self.stack.push(v);
-                }
-                0x8e => {
-                    let n = self.uint(8, "BINBYTES8")?;
-                    let d = self.p;
-                    let raw = self.sized(n, "BINBYTES8")?;
-                    let v = self.blob(raw, d, PicklePayloadOp::Binbytes8);
-                    self.stack.push(v);
-                }
-                0x96 => {
-                    let n = self.uint(8, "BYTEARRAY8")?;
-                    let d = self.p;
-                    let raw = self.sized(n, "BYTEARRAY8")?;
-                    let v = self.blob(raw, d, PicklePayloadOp::Bytearray8);
-                    self.stack.push(v);
+                    let raw = self.sized(n, name)?;
+                    let v = self.blob(raw, d, kind)?;
+                    self.push(v);
                 }
                 0x97 => {
                     return Err(invalid(
@@ -469,32 +533,24 @@ impl<'a> Machine<'a> {
                 }
                 0x98 => {}
                 // Containers.
-                b')' => {
-                    let v = self.new_obj(Obj::Seq(Vec::new()));
-                    self.stack.push(v);
-                }
-                b']' => {
-                    let v = self.new_obj(Obj::Seq(Vec::new()));
-                    self.stack.push(v);
+                b')' | b']' | 0x8f => {
+                    let v = self.new_seq(Vec::new(), at)?;
+                    self.push(v);
                 }
                 b'}' => {
-                    let v = self.new_obj(Obj::Dict(Vec::new()));
-                    self.stack.push(v);
-                }
-                0x8f => {
-                    let v = self.new_obj(Obj::Seq(Vec::new()));
-                    self.stack.push(v);
+                    let v = self.new_dict(Vec::new(), at)?;
+                    self.push(v);
                 }
                 b't' | b'l' | 0x91 => {
                     let items = self.pop_mark(at)?;
-                    let v = self.new_obj(Obj::Seq(items));
-                    self.stack.push(v);
+                    let v = self.new_seq(items, at)?;
+                    self.push(v);
                 }
                 b'd' => {
                     let items = self.pop_mark(at)?;
                     let pairs = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-                    let v = self.new_obj(Obj::Dict(pairs));
-                    self.stack.push(v);
+                    let v = self.new_dict(pairs, at)?;
+                    self.push(v);
                 }
                 0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
@@ -503,34 +559,34 @@ impl<'a> Machine<'a> {
                         items.push(self.pop(at)?);
                     }
                     items.reverse();
-                    let v = self.new_obj(Obj::Seq(items));
-                    self.stack.push(v);
+                    let v = self.new_seq(items, at)?;
+                    self.push(v);
                 }
                 b'a' => {
                     let v = self.pop(at)?;
                     let l = self.pop(at)?;
-                    self.extend_seq(l, vec![v]);
-                    self.stack.push(l);
+                    self.extend_seq(l, vec![v], at)?;
+                    self.push(l);
                 }
                 b'e' | 0x90 => {
                     let items = self.pop_mark(at)?;
                     let l = self.pop(at)?;
-                    self.extend_seq(l, items);
-                    self.stack.push(l);
+                    self.extend_seq(l, items, at)?;
+                    self.push(l);
                 }
                 b's' => {
                     let v = self.pop(at)?;
                     let k = self.pop(at)?;
                     let d = self.pop(at)?;
-                    self.extend_dict(d, vec![(k, v)]);
-                    self.stack.push(d);
+                    self.extend_dict(d, vec![(k, v)], at)?;
+                    self.push(d);
                 }
                 b'u' => {
                     let items = self.pop_mark(at)?;
                     let d = self.pop(at)?;
                     let pairs = items.chunks_exact(2).map(|c| (c[0], c[1])).collect();
-                    self.extend_dict(d, pairs);
-                    self.stack.push(d);
+                    self.extend_dict(d, pairs, at)?;
+                    self.push(d);
                 }
                 // Memo.
                 b'p' => {
@@ -547,7 +603,7 @@ impl<'a> Machine<'a> {
                     self.put(i, at)?;
                 }
                 0x94 => {
-                    let i = self.memo.len() as u64;
+                    let i = (self.memo.len() + self.sparse_memo.len()) as u64;
                     self.put(i, at)?;
                 }
                 b'g' => {
@@ -567,100 +623,104 @@ impl<'a> Machine<'a> {
                 b'c' => {
                     let m = self.line("GLOBAL module")?;
                     let n = self.line("GLOBAL name")?;
-                    let m = String::from_utf8_lossy(m).into_owned();
-                    let n = String::from_utf8_lossy(n).into_owned();
-                    self.push_global(m, n);
+                    let m = self.text(m, at)?;
+                    let n = self.text(n, at)?;
+                    self.push_global(m, n, at)?;
                 }
                 0x93 => {
                     let name = self.pop(at)?;
                     let module = self.pop(at)?;
-                    let (Some(m), Some(n)) = (self.str_of(module), self.str_of(name)) else {
+                    let (PV::Str(m), PV::Str(n)) = (module, name) else {
                         return Err(invalid(
                             "xgb.pickle.malformed",
                             "STACK_GLOBAL needs two strings",
                             at,
                         ));
                     };
-                    let (m, n) = (m.to_string(), n.to_string());
-                    self.push_global(m, n);
+                    self.push_global(m, n, at)?;
                 }
                 b'R' => {
                     let args = self.pop(at)?;
                     let callable = self.pop(at)?;
-                    let v = self.reduce(callable, args);
-                    self.stack.push(v);
+                    let v = self.reduce(callable, args, at)?;
+                    self.push(v);
                 }
-                0x81 => {
-                    let _args = self.pop(at)?;
+                0x81 | 0x92 => {
+                    if op == 0x92 {
+                        self.pop(at)?; // kwargs
+                    }
+                    self.pop(at)?; // args
                     let cls = self.pop(at)?;
                     let class = match cls {
-                        PV::Obj(i) => Some(i),
-                        _ => None,
+                        PV::Obj(i) => i,
+                        _ => NONE,
                     };
-                    let v = self.new_obj(Obj::Instance { class, state: None });
-                    self.stack.push(v);
-                }
-                0x92 => {
-                    let _kwargs = self.pop(at)?;
-                    let _args = self.pop(at)?;
-                    let cls = self.pop(at)?;
-                    let class = match cls {
-                        PV::Obj(i) => Some(i),
-                        _ => None,
-                    };
-                    let v = self.new_obj(Obj::Instance { class, state: None });
-                    self.stack.push(v);
+                    let v = self.new_obj(
+                        Obj::Instance {
+                            class,
+                            state: PV::None,
+                        },
+                        at,
+                    )?;
+                    self.push(v);
                 }
                 b'i' => {
                     let m = self.line("INST module")?;
                     let n = self.line("INST name")?;
                     self.pop_mark(at)?;
-                    let m = String::from_utf8_lossy(m).into_owned();
-                    let n = String::from_utf8_lossy(n).into_owned();
-                    self.globals.push((m.clone(), n.clone()));
-                    self.objs.push(Obj::Global { module: m, name: n });
-                    let class = Some(self.objs.len() - 1);
-                    let v = self.new_obj(Obj::Instance { class, state: None });
-                    self.stack.push(v);
+                    let m = self.text(m, at)?;
+                    let n = self.text(n, at)?;
+                    self.globals.push((m, n));
+                    let PV::Obj(class) = self.new_obj(Obj::Global { module: m, name: n }, at)?
+                    else {
+                        return Err(invalid("xgb.pickle.malformed", "internal error", at));
+                    };
+                    let v = self.new_obj(
+                        Obj::Instance {
+                            class,
+                            state: PV::None,
+                        },
+                        at,
+                    )?;
+                    self.push(v);
                 }
                 b'o' => {
                     let items = self.pop_mark(at)?;
                     let class = match items.first() {
-                        Some(&PV::Obj(i)) => Some(i),
-                        _ => None,
+                        Some(&PV::Obj(i)) => i,
+                        _ => NONE,
                     };
-                    let v = self.new_obj(Obj::Instance { class, state: None });
-                    self.stack.push(v);
+                    let v = self.new_obj(
+                        Obj::Instance {
+                            class,
+                            state: PV::None,
+                        },
+                        at,
+                    )?;
+                    self.push(v);
                 }
                 b'b' => {
                     let state = self.pop(at)?;
                     let inst = self.pop(at)?;
                     if let PV::Obj(i) = inst
-                        && let Some(Obj::Instance { state: s, .. }) = self.objs.get_mut(i)
+                        && let Some(Obj::Instance { state: s, .. }) = self.objs.get_mut(i as usize)
                     {
-                        *s = Some(state);
+                        *s = state;
                     }
-                    self.stack.push(inst);
+                    self.push(inst);
                 }
                 b'P' => {
                     self.line("PERSID")?;
-                    self.stack.push(PV::Other);
+                    self.push(PV::Other);
                 }
                 b'Q' => {
                     self.pop(at)?;
-                    self.stack.push(PV::Other);
+                    self.push(PV::Other);
                 }
-                0x82 => {
-                    self.uint(1, "EXT1")?;
-                    self.stack.push(PV::Other);
-                }
-                0x83 => {
-                    self.uint(2, "EXT2")?;
-                    self.stack.push(PV::Other);
-                }
-                0x84 => {
-                    self.uint(4, "EXT4")?;
-                    self.stack.push(PV::Other);
+                0x82..=0x84 => {
+                    let w = [1, 2, 4][usize::from(op - 0x82)];
+                    self.uint(w, "EXT")?;
+                    self.push(PV::Other);
                 }
                 other => {
                     return Err(invalid(
@@ -678,75 +738,110 @@ impl<'a> Machine<'a> {
             self.stack.last().copied().ok_or_else(|| {
                 invalid("xgb.pickle.malformed", "memo PUT with an empty stack", at)
             })?;
-        self.memo.insert(i, top);
+        match usize::try_from(i) {
+            Ok(i) if i < self.memo.len() => self.memo[i] = top,
+            Ok(i) if i == self.memo.len() => self.memo.push(top),
+            _ => {
+                self.sparse_memo.insert(i, top);
+            }
+        }
         Ok(())
     }
 
     fn get(&mut self, i: u64, at: usize) -> Result<()> {
-        let v = self.memo.get(&i).copied().ok_or_else(|| {
-            invalid(
-                "xgb.pickle.malformed",
-                format!("memo GET of unknown entry {i}"),
-                at,
-            )
-        })?;
-        self.stack.push(v);
+        let v = usize::try_from(i)
+            .ok()
+            .and_then(|x| self.memo.get(x).copied())
+            .or_else(|| self.sparse_memo.get(&i).copied())
+            .ok_or_else(|| {
+                invalid(
+                    "xgb.pickle.malformed",
+                    format!("memo GET of unknown entry {i}"),
+                    at,
+                )
+            })?;
+        self.push(v);
         Ok(())
     }
 
-    fn extend_seq(&mut self, l: PV, items: Vec<PV>) {
-        if let PV::Obj(i) = l
-            && let Some(Obj::Seq(v)) = self.objs.get_mut(i)
-        {
+    fn extend_seq(&mut self, l: PV, items: Vec<PV>, at: usize) -> Result<()> {
+        let PV::Obj(o) = l else { return Ok(()) };
+        let Some(Obj::Seq(slot)) = self.objs.get(o as usize).copied() else {
+            return Ok(());
+        };
+        if slot == NONE {
+            if items.is_empty() {
+                return Ok(());
+            }
+            let s = id(self.seqs.len(), at)?;
+            self.seqs.push(items);
+            self.objs[o as usize] = Obj::Seq(s);
+        } else if let Some(v) = self.seqs.get_mut(slot as usize) {
             v.extend(items);
         }
+        Ok(())
     }
 
-    fn extend_dict(&mut self, d: PV, pairs: Vec<(PV, PV)>) {
-        if let PV::Obj(i) = d
-            && let Some(Obj::Dict(v)) = self.objs.get_mut(i)
-        {
+    fn extend_dict(&mut self, d: PV, pairs: Vec<(PV, PV)>, at: usize) -> Result<()> {
+        let PV::Obj(o) = d else { return Ok(()) };
+        let Some(Obj::Dict(slot)) = self.objs.get(o as usize).copied() else {
+            return Ok(());
+        };
+        if slot == NONE {
+            if pairs.is_empty() {
+                return Ok(());
+            }
+            let s = id(self.dicts.len(), at)?;
+            self.dicts.push(pairs);
+            self.objs[o as usize] = Obj::Dict(s);
+        } else if let Some(v) = self.dicts.get_mut(slot as usize) {
             v.extend(pairs);
         }
+        Ok(())
     }
 
     fn dict_get(&self, d: PV, key: &str) -> Option<PV> {
-        let PV::Obj(i) = d else { return None };
-        match self.objs.get(i)? {
-            Obj::Dict(pairs) => pairs
+        match self.obj(d)? {
+            Obj::Dict(slot) if slot != NONE => self
+                .dicts
+                .get(slot as usize)?
                 .iter()
                 .rev()
                 .find(|(k, _)| self.str_of(*k) == Some(key))
                 .map(|(_, v)| *v),
-            // (state, slotstate) tuples.
-            Obj::Seq(items) => items.first().and_then(|&s| self.dict_get(s, key)),
+            // (state, slotstate) tuples: look in the first element (one level only).
+            Obj::Seq(_) => {
+                let first = *self.seq_items(d).first()?;
+                match self.obj(first)? {
+                    Obj::Dict(_) => self.dict_get(first, key),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
 
     fn class_of(&self, v: PV) -> Option<(String, String)> {
-        let PV::Obj(i) = v else { return None };
-        match self.objs.get(i)? {
-            Obj::Instance { class: Some(c), .. } => match self.objs.get(*c)? {
-                Obj::Global { module, name } => Some((module.clone(), name.clone())),
-                _ => None,
-            },
+        match self.obj(v)? {
+            Obj::Instance { class, .. } if class != NONE => {
+                let (m, n) = self.global_of(PV::Obj(class))?;
+                Some((m.to_string(), n.to_string()))
+            }
             _ => None,
         }
     }
 
     fn state_of(&self, v: PV) -> Option<PV> {
-        let PV::Obj(i) = v else { return None };
-        match self.objs.get(i)? {
-            Obj::Instance { state, .. } => *state,
+        match self.obj(v)? {
+            Obj::Instance { state, .. } if state != PV::None => Some(state),
             _ => None,
         }
     }
 
     fn strings_of(&self, v: PV) -> Option<Vec<String>> {
-        let PV::Obj(i) = v else { return None };
-        match self.objs.get(i)? {
-            Obj::Seq(items) => items
+        match self.obj(v)? {
+            Obj::Seq(_) => self
+                .seq_items(v)
                 .iter()
                 .map(|&s| self.str_of(s).map(String::from))
                 .collect(),
@@ -840,16 +935,22 @@ fn root_module(m: &str) -> &str {
 
 /// Walks a pickle (which must start with `0x80`, or be a protocol 0/1
 /// pickle) and returns the XGBoost model bytes it carries.
+/// Walks a pickle (which must start with `0x80`, or be a protocol 0/1
+/// pickle) and returns the XGBoost model bytes it carries.
 pub fn walk(bytes: &[u8]) -> Result<Unpickled<'_>> {
     let mut m = Machine {
         b: bytes,
         p: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Vec::new(),
+        sparse_memo: HashMap::new(),
         objs: Vec::new(),
+        seqs: Vec::new(),
+        dicts: Vec::new(),
         blobs: Vec::new(),
         strs: Vec::new(),
+        latin1_done: HashMap::new(),
         protocol: 0,
         globals: Vec::new(),
     };
@@ -858,21 +959,26 @@ pub fn walk(bytes: &[u8]) -> Result<Unpickled<'_>> {
     let mut findings = Vec::new();
 
     // Globals a container would import while unpickling.
-    let mut dangerous = Vec::new();
-    let mut unexpected = Vec::new();
-    for (module, name) in &m.globals {
+    let mut dangerous: Vec<String> = Vec::new();
+    let mut unexpected: Vec<String> = Vec::new();
+    for &(module, name) in &m.globals {
+        let (module, name) = (m.str_id(module), m.str_id(name));
         let rm = root_module(module);
+        let full = format!("{module}.{name}");
         if DANGEROUS
             .iter()
             .any(|(dm, dn)| *dm == rm && (dn.is_empty() || *dn == name))
         {
-            dangerous.push(format!("{module}.{name}"));
-        } else if !EXPECTED_MODULES.contains(&rm) {
-            unexpected.push(format!("{module}.{name}"));
+            if !dangerous.contains(&full) {
+                dangerous.push(full);
+            }
+        } else if !EXPECTED_MODULES.contains(&rm)
+            && !unexpected.contains(&full)
+            && unexpected.len() < 16
+        {
+            unexpected.push(full);
         }
     }
-    dangerous.dedup();
-    unexpected.dedup();
     if !dangerous.is_empty() {
         findings.push(
             Finding::error(
@@ -910,22 +1016,27 @@ pub fn walk(bytes: &[u8]) -> Result<Unpickled<'_>> {
             .at(Location::Offset(end as u64)),
         );
     }
+    let danger_note = if dangerous.is_empty() {
+        String::new()
+    } else {
+        format!("; it calls {} when unpickled", dangerous.join(", "))
+    };
 
     let Some((module, class)) = m.class_of(root) else {
-        let what = match root {
-            PV::Obj(i) => match m.objs.get(i) {
-                Some(Obj::Dict(_)) => "a dict",
-                Some(Obj::Seq(_)) => "a list or tuple",
-                _ => "an object of unknown class",
-            },
-            PV::Str(_) => "a str",
-            PV::Bytes(_) => "a bytes object",
-            PV::Int(_) => "an int",
+        let what = match (root, m.obj(root)) {
+            (_, Some(Obj::Dict(_))) => "a dict",
+            (_, Some(Obj::Seq(_))) => "a list or tuple",
+            (_, Some(_)) => "an object of unknown class",
+            (PV::Str(_), _) => "a str",
+            (PV::Bytes(_), _) => "a bytes object",
             _ => "a plain value",
         };
         return Err(Error::UnrecognizedFormat {
             expected: "an XGBoost model",
-            what: format!("a Python pickle (protocol {}) of {what}", m.protocol),
+            what: format!(
+                "a Python pickle (protocol {}) of {what}{danger_note}",
+                m.protocol
+            ),
             hint: Some("save the model with booster.save_model(\"xgboost-model\")".into()),
         });
     };
@@ -952,7 +1063,7 @@ pub fn walk(bytes: &[u8]) -> Result<Unpickled<'_>> {
         }
         if booster.is_none() && handle.is_none() {
             booster = (0..m.objs.len())
-                .map(PV::Obj)
+                .filter_map(|i| Id::try_from(i).ok().map(PV::Obj))
                 .find(|&v| m.class_of(v).is_some_and(|(mo, cl)| is_booster(&mo, &cl)));
         }
     }
@@ -973,32 +1084,42 @@ pub fn walk(bytes: &[u8]) -> Result<Unpickled<'_>> {
         if object == PickleObject::OtherObject && booster.is_none() {
             return Err(Error::UnrecognizedFormat {
                 expected: "an XGBoost model",
-                what: format!("a Python pickle (protocol {}) of {module}.{class}", m.protocol),
-                hint: Some("the built-in XGBoost container needs an XGBoost model saved with booster.save_model".into()),
+                what: format!(
+                    "a Python pickle (protocol {}) of {module}.{class}{danger_note}",
+                    m.protocol
+                ),
+                hint: Some(
+                    "the built-in XGBoost container needs an XGBoost model saved with booster.save_model"
+                        .into(),
+                ),
             });
         }
         return Err(invalid(
             "xgb.pickle.no_payload",
             format!(
-                "the pickled {module}.{class} holds no Booster model bytes (no 'handle' bytearray)"
+                "the pickled {module}.{class} holds no Booster model bytes (no 'handle' bytearray){danger_note}"
             ),
             0,
         ));
     };
-    let Some(blob) = m.blobs.get(bi) else {
+    let bi = bi as usize;
+    if bi >= m.blobs.len() {
         return Err(invalid(
             "xgb.pickle.no_payload",
             "internal: missing payload",
             0,
         ));
-    };
-    let (payload_op, payload_offset) = match blob {
-        Blob::Borrowed(_, at, op) => (*op, *at),
-        Blob::Owned(_, at, op) => (*op, *at),
-    };
-    let payload: Cow<'_, [u8]> = match m.blobs.swap_remove(bi) {
-        Blob::Borrowed(b, ..) => Cow::Borrowed(b),
-        Blob::Owned(b, ..) => Cow::Owned(b),
+    }
+    let (payload, payload_op, payload_offset): (Cow<'_, [u8]>, _, u64) =
+        match m.blobs.swap_remove(bi) {
+            Blob::Borrowed(b, at, op) => (Cow::Borrowed(b), op, at as u64),
+            Blob::Owned(b) => (Cow::Owned(b), PicklePayloadOp::Latin1String, 0),
+        };
+    // For latin-1 payloads, point at the str that held the bytes when known.
+    let payload_offset = if payload_op == PicklePayloadOp::Latin1String {
+        0
+    } else {
+        payload_offset
     };
     match object {
         PickleObject::Booster => findings.push(
