@@ -555,11 +555,11 @@ impl Proxy {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
-                if let Ok(mut list) = cs.lock() {
-                    if let (Ok(a), Ok(b)) = (client.try_clone(), server.try_clone()) {
-                        list.push(a);
-                        list.push(b);
-                    }
+                if let Ok(mut list) = cs.lock()
+                    && let (Ok(a), Ok(b)) = (client.try_clone(), server.try_clone())
+                {
+                    list.push(a);
+                    list.push(b);
                 }
                 for (mut from, mut to) in [
                     (client.try_clone(), server.try_clone()),
