@@ -874,7 +874,9 @@ impl Reason {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(m) = &self.member {
+        if let Some(m) = &self.member
+            && !self.message.contains(m.as_str())
+        {
             write!(f, "{m}: ")?;
         }
         f.write_str(&self.message)

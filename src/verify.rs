@@ -114,8 +114,8 @@ pub mod codes {
     pub const EXTRACTION: &str = "container.extraction";
     /// A loaded file is too large to validate in memory (warning).
     pub const TOO_LARGE_TO_VALIDATE: &str = "container.too_large_to_validate";
-    /// Model validation is not available (info).
-    pub const VALIDATION_UNAVAILABLE: &str = "container.validation_unavailable";
+    /// A loaded file's bytes were not validated (sparse, not kept) (warning).
+    pub const NOT_VALIDATED: &str = "container.not_validated";
     /// The overall verdict for the chosen container (error unless "loads").
     pub const VERDICT: &str = "container.verdict";
     /// BlazingText: no `model.bin` at the root (error).
@@ -573,7 +573,13 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
             findings.extend(cache.findings_for(&d));
             findings.extend(discovery_findings(c, &listing, &root, &d));
             let rb = rebuild_command(&listing, &archive_name, Some(c));
-            findings.extend(verdict_findings(&c.tag, &v, &all, rb.as_deref()));
+            findings.extend(verdict_findings(
+                &c.tag,
+                Some(&format!("xgboost {}", c.xgboost_text)),
+                &v,
+                &all,
+                rb.as_deref(),
+            ));
             family = "xgboost";
             container_name = c.tag.clone();
             pinned = Some(format!(
@@ -591,7 +597,13 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
             let (d, ms, v, fs) = judge_blazingtext(bt, &listing, &root, &ft_results, &extraction);
             findings.extend(fs);
             let rb = rebuild_command(&listing, &archive_name, None);
-            findings.extend(verdict_findings("blazingtext", &v, &[], rb.as_deref()));
+            findings.extend(verdict_findings(
+                "blazingtext",
+                None,
+                &v,
+                &[],
+                rb.as_deref(),
+            ));
             family = "blazingtext";
             container_name = "blazingtext".into();
             pinned = None;
@@ -612,9 +624,14 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
                     .is_some_and(|h| h.starts_with("rebuild the archive with sm-pack"))
             {
                 f.hint = Some(format!("rebuild the archive properly: `{cmd}`"));
+            } else if f.code == reader::codes::WRAPPING_FOLDER {
+                f.hint = Some(format!("put the model at the root of the archive: `{cmd}`"));
             }
         }
     }
+
+    // Offer the rebuild command only when rebuilding fixes something.
+    let rebuild = rebuild.filter(|_| findings.iter().any(is_layout_problem));
 
     let manifest = check_manifest(path, &archive_name, &listing, &opts.manifest, &mut findings)?;
     let sums = check_sums(path, &archive_name, &listing, &opts.sums, &mut findings)?;
@@ -773,6 +790,7 @@ fn extraction_verdict(listing: &ArchiveListing) -> Verdict {
         rc::NAME_TOO_LONG,
         rc::DUPLICATE,
         rc::FILE_AND_DIR,
+        rc::GZIP_TRAILING,
     ];
     let mut v = Verdict::loads();
     for f in &listing.findings {
@@ -948,15 +966,32 @@ fn judge_entry(
                         .map(|enc| c.judge_encoding(enc, Some(&e.name)));
                     let mut v = match by_encoding {
                         Some(v) if !v.is_loads() => v,
-                        _ => Verdict::undetermined(reason(
-                            codes::TOO_LARGE_TO_VALIDATE,
-                            format!(
-                                "{} ({} bytes) is larger than the {} bytes verify keeps in memory, so the model was not validated",
-                                e.name,
-                                m.size,
-                                listing_capture_hint(m)
-                            ),
-                        )),
+                        _ => Verdict::undetermined(if m.sparse || m.data.is_none() {
+                            reason(
+                                codes::NOT_VALIDATED,
+                                if m.sparse {
+                                    format!(
+                                        "{} is a GNU sparse file; its bytes were not validated",
+                                        e.name
+                                    )
+                                } else {
+                                    format!(
+                                        "the bytes of {} were not kept, so the model was not validated",
+                                        e.name
+                                    )
+                                },
+                            )
+                        } else {
+                            reason(
+                                codes::TOO_LARGE_TO_VALIDATE,
+                                format!(
+                                    "{} ({} bytes) is larger than the {} bytes verify keeps in memory, so the model was not validated",
+                                    e.name,
+                                    m.size,
+                                    listing_capture_hint(m)
+                                ),
+                            )
+                        }),
                     };
                     if let Some(r) = tag_reason_pickle {
                         v = v.combine(Verdict::fails(r));
@@ -1257,6 +1292,7 @@ fn hint_for(code: &str, rebuild: Option<&str>) -> Option<String> {
 /// Turns the chosen tag's verdict into findings.
 fn verdict_findings(
     tag: &str,
+    pinned: Option<&str>,
     v: &Verdict,
     all: &[TagVerdict],
     rebuild: Option<&str>,
@@ -1287,7 +1323,8 @@ fn verdict_findings(
                     "re-save the model with the xgboost version the container pins (booster.save_model(\"model.json\")) and pack it with sm-pack".to_string()
                 } else {
                     format!(
-                        "re-save the model with the xgboost version {tag} pins, or target a tag whose xgboost loads it as is: {}",
+                        "re-save the model with the xgboost {tag} runs{}, or target a tag that loads it as is: {}",
+                        pinned.map(|p| format!(" ({p})")).unwrap_or_default(),
                         working.join(", ")
                     )
                 })
@@ -1485,6 +1522,25 @@ fn judge_blazingtext(
 
 // ---------------------------------------------------------------------------
 // Rebuild command
+
+/// A warning or error that repacking the model with sm-pack fixes.
+fn is_layout_problem(f: &Finding) -> bool {
+    f.severity >= Severity::Warning
+        && (f.code.starts_with("archive.")
+            || f.code.starts_with("member.")
+            || [
+                codes::NO_MODEL,
+                codes::EXTRA_FILE_LOADED,
+                codes::ENSEMBLE,
+                codes::ORDER_DEPENDENT,
+                codes::DOTFILE_LOADED,
+                codes::NOT_A_FILE,
+                codes::DIRECTORY_PICKED,
+                codes::BT_NO_MODEL_BIN,
+                codes::BT_EXTRA_FILES,
+            ]
+            .contains(&f.code.as_str()))
+}
 
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()

@@ -84,7 +84,8 @@ pub mod codes {
     pub const NOT_TAR: &str = "archive.not_tar";
     /// More than one gzip member (concatenated gzip; tar accepts it) (info).
     pub const GZIP_MEMBERS: &str = "archive.gzip_members";
-    /// Bytes after the last gzip member that are not another member (warning).
+    /// Bytes after the last gzip member that are not another member (error;
+    /// warning when they are all zero).
     pub const GZIP_TRAILING: &str = "archive.gzip_trailing";
     /// Corrupt compressed data or CRC mismatch (error).
     pub const GZIP_CORRUPT: &str = "archive.gzip_corrupt";
@@ -1940,19 +1941,18 @@ fn read_inner<R: Read>(
             findings.push(f.at(off(*at)));
         }
         if let Some((at, len, nonzero)) = s.trailing {
-            let what = if nonzero {
-                "bytes that are not gzip data"
+            let f = if nonzero {
+                Finding::error(
+                    codes::GZIP_TRAILING,
+                    format!("{len} bytes that are not gzip data follow the {layer}gzip stream (from byte {at}); GNU tar fails on them (\"trailing garbage ignored\", exit status 2)"),
+                )
             } else {
-                "zero bytes"
-            };
-            findings.push(
                 Finding::warning(
                     codes::GZIP_TRAILING,
-                    format!("{len} {what} follow the {layer}gzip stream (from byte {at}); `gzip -t` reports them and some tools fail on them"),
+                    format!("{len} zero bytes follow the {layer}gzip stream (from byte {at}); tar accepts them, `gzip -t` complains"),
                 )
-                .with_hint(REBUILD_HINT)
-                .at(off(at)),
-            );
+            };
+            findings.push(f.with_hint(REBUILD_HINT).at(off(at)));
         }
     }
 
