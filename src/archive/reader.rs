@@ -720,7 +720,7 @@ fn checksum_ok(block: &[u8]) -> bool {
 
 /// A partial first block that carries the ustar magic (a cut tar, not foreign data).
 fn looks_like_partial_tar(b: &[u8]) -> bool {
-    b.len() > 257 && &b[257..b.len().min(262)] == &b"ustar"[..b.len().min(262) - 257]
+    b.len() > 257 && b[257..b.len().min(262)] == b"ustar"[..b.len().min(262) - 257]
 }
 
 fn looks_like_tar(block: &[u8]) -> bool {
@@ -747,9 +747,12 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
 // ---------------------------------------------------------------------------
 // pax
 
+/// One raw pax record: key and value bytes.
+type PaxPair = (Vec<u8>, Vec<u8>);
+
 /// Parses pax records (`"<len> <key>=<value>\n"`, length-prefixed, values
 /// may hold newlines). Returns the records and whether all bytes parsed.
-fn parse_pax(data: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, bool) {
+fn parse_pax(data: &[u8]) -> (Vec<PaxPair>, bool) {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -821,7 +824,7 @@ struct Pending {
     first_offset: Option<u64>,
     long_name: Option<Vec<u8>>,
     long_link: Option<Vec<u8>>,
-    pax: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    pax: Option<Vec<PaxPair>>,
 }
 
 enum Stop {
@@ -841,7 +844,7 @@ struct Walker<'o, 'v> {
     members: Vec<ArchiveMember>,
     findings: Vec<Finding>,
     captured_total: u64,
-    global_pax: Vec<(Vec<u8>, Vec<u8>)>,
+    global_pax: Vec<PaxPair>,
     dot_slash: usize,
     complete: bool,
 }
@@ -929,7 +932,7 @@ impl Walker<'_, '_> {
             CapturePolicy::None => false,
             CapturePolicy::RootFiles => m.is_root_level(),
             CapturePolicy::All => true,
-            CapturePolicy::Paths(p) => p.iter().any(|x| *x == m.path),
+            CapturePolicy::Paths(p) => p.contains(&m.path),
         }
     }
 
@@ -1208,7 +1211,7 @@ impl Walker<'_, '_> {
         pending: Pending,
     ) -> io::Result<bool> {
         let at = tar.pos - BLOCK as u64;
-        let mut pax: Vec<(Vec<u8>, Vec<u8>)> = self.global_pax.clone();
+        let mut pax: Vec<PaxPair> = self.global_pax.clone();
         if let Some(local) = pending.pax {
             for (k, v) in local {
                 pax.retain(|(gk, _)| *gk != k);
@@ -1353,10 +1356,10 @@ impl Walker<'_, '_> {
                 }
                 extended = ext[504] != 0;
             }
-        } else if sparse_pax {
-            if let Some(real) = pax_num(b"GNU.sparse.realsize").or(pax_num(b"GNU.sparse.size")) {
-                size = real.max(0) as u64;
-            }
+        } else if sparse_pax
+            && let Some(real) = pax_num(b"GNU.sparse.realsize").or(pax_num(b"GNU.sparse.size"))
+        {
+            size = real.max(0) as u64;
         }
 
         let name = lossy(&name_bytes);
@@ -1944,12 +1947,16 @@ fn read_inner<R: Read>(
             let f = if nonzero {
                 Finding::error(
                     codes::GZIP_TRAILING,
-                    format!("{len} bytes that are not gzip data follow the {layer}gzip stream (from byte {at}); GNU tar fails on them (\"trailing garbage ignored\", exit status 2)"),
+                    format!(
+                        "{len} bytes that are not gzip data follow the {layer}gzip stream (from byte {at}); GNU tar fails on them (\"trailing garbage ignored\", exit status 2)"
+                    ),
                 )
             } else {
                 Finding::warning(
                     codes::GZIP_TRAILING,
-                    format!("{len} zero bytes follow the {layer}gzip stream (from byte {at}); tar accepts them, `gzip -t` complains"),
+                    format!(
+                        "{len} zero bytes follow the {layer}gzip stream (from byte {at}); tar accepts them, `gzip -t` complains"
+                    ),
                 )
             };
             findings.push(f.with_hint(REBUILD_HINT).at(off(at)));
