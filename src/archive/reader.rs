@@ -948,7 +948,7 @@ impl Walker<'_, '_> {
         let budget = if capture {
             self.opts
                 .capture_limit
-                .min(self.opts.capture_total_limit - self.captured_total)
+                .min(self.opts.capture_total_limit.saturating_sub(self.captured_total))
         } else {
             0
         };
