@@ -34,6 +34,7 @@ pub mod codes;
 mod dict;
 mod inspect;
 mod model;
+mod predict;
 mod sniff;
 mod stream;
 
@@ -44,6 +45,10 @@ pub use inspect::{
     ModelKind, NgramSettings, NonFinite, PqSummary, Quantization, Section, Truncation, Which,
 };
 pub use model::{DenseMatrix, Matrix, Model, ProductQuantizer, QuantMatrix};
+pub use predict::{
+    ALL_LABELS, BLAZINGTEXT_DEFAULT_K, BlazingTextRequest, LineFeatures, PREDICT_ROW, Prediction,
+    Predictor, SIGMOID_TABLE_SIZE, char_ngram_buckets, word_ngram_buckets,
+};
 
 use crate::error::{Error, Result};
 use crate::pack::Examination;
