@@ -303,6 +303,22 @@ impl JsonDialect {
     }
 }
 
+/// A parameter object a range of xgboost versions reads from an objective's
+/// stored configuration (failing when it is missing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectiveConfigRule {
+    /// Objectives concerned.
+    pub objectives: Vec<String>,
+    /// The key the loader reads.
+    pub requires: String,
+    /// First loader version that needs it.
+    pub loaders_from: Version,
+    /// First loader version that no longer needs it.
+    pub loaders_before: Version,
+    /// Why (which savers lack it).
+    pub note: String,
+}
+
 /// One SageMaker XGBoost image tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Container {
@@ -336,6 +352,8 @@ pub struct Container {
     pub source: String,
     /// What its xgboost does with each encoding.
     pub reads: Reads,
+    /// Objective-configuration keys its xgboost requires.
+    pub objective_configs: Vec<ObjectiveConfigRule>,
 }
 
 impl Container {
@@ -511,7 +529,18 @@ struct RawXgboost {
     ensemble_env: String,
     registries: BTreeMap<String, String>,
     json_dialect: Vec<RawDialect>,
+    objective_config: Vec<RawObjectiveConfig>,
     tag: Vec<RawTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawObjectiveConfig {
+    objectives: Vec<String>,
+    requires: String,
+    loaders_from: String,
+    loaders_before: String,
+    note: String,
 }
 
 #[derive(Deserialize)]
@@ -596,6 +625,20 @@ impl ContainerTable {
                 raw.schema
             )));
         }
+        let objective_rules = raw
+            .xgboost
+            .objective_config
+            .into_iter()
+            .map(|o| {
+                Ok(ObjectiveConfigRule {
+                    loaders_from: parse_version(&o.requires, &o.loaders_from)?,
+                    loaders_before: parse_version(&o.requires, &o.loaders_before)?,
+                    objectives: o.objectives,
+                    requires: o.requires,
+                    note: o.note,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut xgboost = Vec::with_capacity(raw.xgboost.tag.len());
         for t in raw.xgboost.tag {
             let python_history = t
@@ -618,8 +661,16 @@ impl ContainerTable {
                 notes: t.notes,
                 source: t.source,
                 reads: t.reads,
+                objective_configs: Vec::new(),
                 tag: t.tag,
             };
+            let mm = Version::new(c.xgboost.major, c.xgboost.minor, 0);
+            let mut c = c;
+            c.objective_configs = objective_rules
+                .iter()
+                .filter(|r| r.loaders_from <= mm && mm < r.loaders_before)
+                .cloned()
+                .collect();
             if c.ensemble_default && !c.ensemble_supported {
                 return Err(table_error(format!(
                     "{}: ensemble_default without ensemble_supported",
@@ -1071,9 +1122,212 @@ fn ir_mm(v: ir::Version) -> Version {
     Version::new(v.major, v.minor, 0)
 }
 
+/// The `best_ntree_limit` the container's `predict` passes on.
+enum Limit {
+    /// None (or 0): every tree is used.
+    None,
+    /// This many trees per output group (iterations for xgboost 2.0+).
+    Trees(usize),
+    /// A pickle whose value could not be read.
+    Unknown,
+}
+
+/// A pickle's `best_ntree_limit` state entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PickleInt {
+    Absent,
+    NoneValue,
+    Int(i64),
+    Unreadable,
+}
+
+/// Finds the `best_ntree_limit` entry of a pickled Booster's state by
+/// walking the bytes around its key (never executing anything). A stop-gap
+/// until the pickle walker reports it.
+fn scan_pickle_best_ntree_limit(bytes: &[u8]) -> PickleInt {
+    const KEY: &[u8] = b"best_ntree_limit";
+    let n = KEY.len();
+    let mut from = 0;
+    while let Some(pos) = bytes
+        .get(from..)
+        .and_then(|b| b.windows(n).position(|w| w == KEY))
+    {
+        let at = from + pos;
+        from = at + 1;
+        let before = |k: usize| at.checked_sub(k).and_then(|i| bytes.get(i)).copied();
+        let len_u32 = at
+            .checked_sub(4)
+            .and_then(|i| bytes.get(i..at))
+            .is_some_and(|l| l == (n as u32).to_le_bytes());
+        let mut i = at + n;
+        let keyed = (before(2) == Some(0x8c) && before(1) == Some(n as u8))
+            || (before(2) == Some(b'U') && before(1) == Some(n as u8))
+            || (before(5).is_some_and(|c| c == b'X' || c == b'T') && len_u32);
+        let text_key = before(1) == Some(b'V') && bytes.get(i) == Some(&b'\n');
+        if !keyed && !text_key {
+            continue;
+        }
+        if text_key {
+            i += 1;
+        }
+        // Memo bookkeeping between key and value.
+        loop {
+            match bytes.get(i) {
+                Some(0x94) => i += 1,
+                Some(b'q') => i += 2,
+                Some(b'r') => i += 5,
+                Some(b'p') => {
+                    match bytes
+                        .get(i..)
+                        .and_then(|b| b.iter().position(|c| *c == b'\n'))
+                    {
+                        Some(e) => i += e + 1,
+                        None => return PickleInt::Unreadable,
+                    }
+                }
+                _ => break,
+            }
+        }
+        let le = |k: usize| -> Option<i64> {
+            let b = bytes.get(i + 1..i + 1 + k)?;
+            let mut v: i64 = 0;
+            for (j, x) in b.iter().enumerate() {
+                v |= i64::from(*x) << (8 * j);
+            }
+            Some(v)
+        };
+        let text = |skip: usize| -> Option<i64> {
+            let rest = bytes.get(i + skip..)?;
+            let e = rest.iter().position(|c| *c == b'\n')?;
+            let t = std::str::from_utf8(&rest[..e]).ok()?;
+            t.trim_end_matches('L').parse().ok()
+        };
+        let value = match bytes.get(i) {
+            Some(b'K') => le(1),
+            Some(b'M') => le(2),
+            Some(b'J') => le(4).map(|v| i64::from(v as u32 as i32)),
+            Some(0x8a) => bytes.get(i + 1).and_then(|&k| {
+                let k = k as usize;
+                if k == 0 {
+                    return Some(0);
+                }
+                let b = bytes.get(i + 2..i + 2 + k)?;
+                if k > 8 {
+                    return None;
+                }
+                let mut v: i64 = 0;
+                for (j, x) in b.iter().enumerate() {
+                    v |= i64::from(*x) << (8 * j);
+                }
+                // Sign-extend.
+                let shift = 64 - 8 * k as u32;
+                Some((v << shift) >> shift)
+            }),
+            Some(b'N') => return PickleInt::NoneValue,
+            Some(b'I') | Some(b'L') => text(1),
+            _ => None,
+        };
+        return match value {
+            Some(v) => PickleInt::Int(v),
+            None => PickleInt::Unreadable,
+        };
+    }
+    PickleInt::Absent
+}
+
+/// The prediction transform of an objective, on one margin.
+fn pred_transform(objective: &str, margin: f64) -> f64 {
+    match objective {
+        "binary:logistic" | "reg:logistic" => 1.0 / (1.0 + (-margin).exp()),
+        "binary:hinge" => {
+            if margin > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        "count:poisson" | "reg:gamma" | "reg:tweedie" | "survival:cox" | "survival:aft" => {
+            margin.exp()
+        }
+        _ => margin,
+    }
+}
+
+/// The link a loader uses to turn base_score into a margin.
+fn objective_link(objective: &str, loader: Version) -> ir::Link {
+    if objective == "binary:logitraw" {
+        return if (loader.major, loader.minor) < (1, 3) {
+            ir::Link::Logit
+        } else {
+            ir::Link::Identity
+        };
+    }
+    ir::objective_info(objective)
+        .map(|i| i.link)
+        .unwrap_or(ir::Link::Identity)
+}
+
+/// `ProbToMargin` in f64; `None` outside the link's domain.
+fn prob_to_margin_f64(link: ir::Link, v: f64) -> Option<f64> {
+    match link {
+        ir::Link::Identity => v.is_finite().then_some(v),
+        ir::Link::Logit => (v > 0.0 && v < 1.0).then(|| -(1.0 / v - 1.0).ln()),
+        ir::Link::Log => (v > 0.0 && v.is_finite()).then(|| v.ln()),
+    }
+}
+
 impl Container {
     fn at_least(&self, major: u32, minor: u32) -> bool {
         (self.xgboost.major, self.xgboost.minor) >= (major, minor)
+    }
+
+    /// The `best_ntree_limit` this tag's `predict` uses for a model.
+    fn best_ntree_limit(&self, model: &ir::Model, file: Option<&[u8]>) -> Limit {
+        let attr = |k: &str| -> Option<i64> {
+            model
+                .attributes
+                .iter()
+                .rev()
+                .find(|(a, _)| a == k)
+                .and_then(|(_, v)| v.trim().parse().ok())
+        };
+        let positive = |n: i64| match usize::try_from(n) {
+            Ok(n) if n > 0 => Limit::Trees(n),
+            _ => Limit::None,
+        };
+        if model.source.pickle.is_some() {
+            // Unpickling restores the Python attribute in every version.
+            if let Some(bytes) = file {
+                return match scan_pickle_best_ntree_limit(bytes) {
+                    PickleInt::Int(n) => positive(n),
+                    PickleInt::Absent | PickleInt::NoneValue => Limit::None,
+                    PickleInt::Unreadable => Limit::Unknown,
+                };
+            }
+            // Without the bytes: what xgb.train of the producing version set.
+            let Some(p) = model.version.exact.or(model.version.max).map(ir_mm) else {
+                return Limit::Unknown;
+            };
+            if (p.major, p.minor) >= (2, 0) {
+                return Limit::None;
+            }
+            if (p.major, p.minor) >= (1, 4) {
+                return attr("best_ntree_limit").map_or(Limit::None, positive);
+            }
+            return match &model.booster {
+                ir::Booster::Linear(_) if (p.major, p.minor) < (1, 3) => Limit::Trees(1),
+                ir::Booster::Linear(_) => Limit::None,
+                ir::Booster::Trees(t) => match attr("best_iteration") {
+                    Some(b) => positive(b + 1),
+                    None => positive((t.trees.len() / model.num_output_groups().max(1)) as i64),
+                },
+            };
+        }
+        // Booster.load_model in 1.4 - 1.7 sets it from the model's attribute.
+        if self.at_least(1, 4) && !self.at_least(2, 0) {
+            return attr("best_ntree_limit").map_or(Limit::None, positive);
+        }
+        Limit::None
     }
 
     /// The verdict for a parsed model in this container, by the rules of
@@ -1082,12 +1336,28 @@ impl Container {
     /// JSON/UBJSON dialect (leaf_child_counts, integer default_left, vector
     /// base_score, typed-array markers, f64 values, multi-target layouts,
     /// 3.4 DART weights), categorical splits, objectives a version lacks,
-    /// and the `binary:logitraw` intercept change in 1.4.
+    /// the `binary:logitraw` intercept change in 1.3, parameter objects a
+    /// loader needs in the objective configuration, 0.90 margin-space
+    /// base_score conversion, and what the container's `predict` does with
+    /// `best_ntree_limit` (all measured with the container's load logic:
+    /// `testdata/xgboost/container-matrix.json`).
     ///
     /// Only the model is judged: which files the container picks from an
     /// archive is [`crate::verify`]'s part, and validation errors found by
     /// the reader are the caller's to add.
     pub fn judge_model(&self, model: &ir::Model, member: Option<&str>) -> Verdict {
+        self.judge_model_file(model, None, member)
+    }
+
+    /// [`Container::judge_model`] with the model file's bytes, from which a
+    /// pickle's `best_ntree_limit` is read exactly (without them it is
+    /// inferred from the producing version, as `xgb.train` sets it).
+    pub fn judge_model_file(
+        &self,
+        model: &ir::Model,
+        file: Option<&[u8]>,
+        member: Option<&str>,
+    ) -> Verdict {
         let r = |code: &str, message: String| Reason {
             code: code.into(),
             message,
@@ -1179,7 +1449,18 @@ impl Container {
                 )));
             }
             if d.base_score_vector {
-                let all_half = model.learner.base_score.values.iter().all(|x| *x == 0.5);
+                // The old loader uses 0.5 for every output. That changes
+                // nothing when the stored values are 0.5, or for multi:*
+                // (softmax and argmax ignore a shift shared by all classes)
+                // when the producer also added one value to every class
+                // (3.1/3.2 gblinear uses the first element for all).
+                let margins = model.group_base_margins();
+                let shared_shift = model.objective.name.starts_with("multi:")
+                    && margins.iter().all(|m| {
+                        matches!((m, margins.first()), (Some(a), Some(Some(b))) if (a - b).abs() <= 1e-7 * b.abs().max(1.0))
+                    });
+                let all_half =
+                    shared_shift || model.learner.base_score.values.iter().all(|x| *x == 0.5);
                 if !self.at_least(1, 2) {
                     v = v.combine(Verdict::fails(r(
                         "container.base_score_vector",
@@ -1262,7 +1543,8 @@ impl Container {
             )));
         }
 
-        // The objective.
+        // The objective. (Removal dates are not used: `reg:linear`, said to
+        // be gone after 1.7, still loads in 3.0.5 and 3.2.0, measured.)
         match model.objective.info() {
             Some(info) => {
                 if ir_mm(info.since) > self.xgboost {
@@ -1271,17 +1553,6 @@ impl Container {
                         format!(
                             "the objective {} arrived in xgboost {}; xgboost {xgb} does not know it",
                             info.name, info.since
-                        ),
-                    )));
-                }
-                if let Some(until) = info.until
-                    && ir_mm(until) < Version::new(self.xgboost.major, self.xgboost.minor, 0)
-                {
-                    v = v.combine(Verdict::fails(r(
-                        "container.objective",
-                        format!(
-                            "the objective {} was removed after xgboost {until}; xgboost {xgb} does not know it",
-                            info.name
                         ),
                     )));
                 }
@@ -1296,44 +1567,235 @@ impl Container {
                 )));
             }
         }
-        if model.objective.name.starts_with("rank:")
-            && model.objective.config.get("lambdarank_param").is_some()
-            && !self.at_least(2, 0)
-        {
-            v = v.combine(Verdict::undetermined(r(
-                "container.objective",
-                format!("the ranking objective stores lambdarank_param (xgboost 2.0+); whether xgboost {xgb} accepts it is not verified"),
-            )));
+        // Parameter objects the loader reads from the stored configuration.
+        let has_config = match &model.source.binary {
+            Some(b) => b.objective_attribute.is_some() || model.source.snapshot.is_some(),
+            None => true,
+        };
+        if has_config {
+            for rule in &self.objective_configs {
+                if rule.objectives.contains(&model.objective.name)
+                    && model.objective.config.get(&rule.requires).is_none()
+                {
+                    v = v.combine(Verdict::fails(r(
+                        "container.objective_config",
+                        format!(
+                            "xgboost {xgb} reads {} from the {} configuration, which this model does not store ({}); it fails with 'Invalid cast, from Null to Object'",
+                            rule.requires, model.objective.name, rule.note
+                        ),
+                    )));
+                }
+            }
         }
 
-        // binary:logitraw: the intercept's link changed in 1.4.
+        let trees = model.trees();
+        let groups = model.num_output_groups().max(1);
+        let is_multi = model.objective.name.starts_with("multi:");
+        let binary = model.source.binary.as_ref();
+        let v0_binary = binary.is_some_and(|b| b.major_version == 0);
+
+        // Legacy binaries from 0.90 store base_score as a margin. From 1.2 the
+        // loaders turn it back with the objective's transform and then into
+        // a margin again with their own link (not for multi:*), which does
+        // not round-trip for every objective (measured: binary:hinge
+        // mispredicts, binary:logitraw fails in 1.2).
+        if v0_binary && self.at_least(1, 2) && !is_multi {
+            let stored: Vec<f64> = model
+                .learner
+                .base_score
+                .values
+                .iter()
+                .map(|x| f64::from(*x))
+                .collect();
+            let link = objective_link(&model.objective.name, self.xgboost);
+            let mut outcome = Support::Loads;
+            for m in stored {
+                let back = pred_transform(&model.objective.name, m);
+                match prob_to_margin_f64(link, back) {
+                    None => outcome = Support::Fails,
+                    Some(x) if (x - m).abs() > 1e-6 * m.abs().max(1.0) => {
+                        if outcome == Support::Loads {
+                            outcome = Support::Mispredicts;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            let what = format!(
+                "the 0.90 binary stores base_score as a margin; xgboost {xgb} converts it back with the {} transform and its own link",
+                model.objective.name
+            );
+            match outcome {
+                Support::Fails => {
+                    v = v.combine(Verdict::fails(r(
+                        "container.base_score_margin",
+                        format!("{what}, which rejects the value (base_score must be in (0, 1))"),
+                    )))
+                }
+                Support::Mispredicts => {
+                    v = v.combine(Verdict::mispredicts(r(
+                        "container.base_score_margin",
+                        format!("{what}, which changes it: every margin is shifted"),
+                    )))
+                }
+                Support::Loads => {}
+            }
+        }
+
+        // binary:logitraw: its intercept is a logit before xgboost 1.3 and
+        // the identity from 1.3 (measured: 1.0/1.2 files mispredict in 1.3.3).
         if model.objective.name == "binary:logitraw"
             && model.learner.base_score.space == ir::ScoreSpace::Response
         {
-            let container_link = if self.at_least(1, 4) {
-                ir::Link::Identity
-            } else {
-                ir::Link::Logit
-            };
-            let producer_link = model.base_score_link();
+            let producer = model.version.exact.or(model.version.max).map(ir_mm);
+            let producer_logit = producer.is_some_and(|p| (p.major, p.minor) < (1, 3));
+            let container_logit = !self.at_least(1, 3);
             let differs = model.learner.base_score.values.iter().any(|x| {
+                let x = f64::from(*x);
                 match (
-                    ir::prob_to_margin(producer_link, *x),
-                    ir::prob_to_margin(container_link, *x),
+                    prob_to_margin_f64(
+                        if producer_logit {
+                            ir::Link::Logit
+                        } else {
+                            ir::Link::Identity
+                        },
+                        x,
+                    ),
+                    prob_to_margin_f64(
+                        if container_logit {
+                            ir::Link::Logit
+                        } else {
+                            ir::Link::Identity
+                        },
+                        x,
+                    ),
                 ) {
                     (Some(a), Some(b)) => (a - b).abs() > 1e-7 * a.abs().max(1.0),
                     _ => true,
                 }
             });
-            if producer_link != container_link && differs {
+            if producer.is_none() {
+                v = v.combine(Verdict::undetermined(r(
+                    "container.logitraw_base_score",
+                    "binary:logitraw: the producing xgboost version is unknown, so whether its intercept was a logit is unknown".into(),
+                )));
+            } else if producer_logit != container_logit && differs {
+                let name = |logit: bool| if logit { "the logit" } else { "the identity" };
                 v = v.combine(Verdict::mispredicts(r(
                     "container.logitraw_base_score",
                     format!(
                         "binary:logitraw turns base_score into a margin with {} in xgboost {xgb} but the producer used {}; every margin is shifted",
-                        if container_link == ir::Link::Logit { "the logit" } else { "the identity" },
-                        if producer_link == ir::Link::Logit { "the logit" } else { "the identity" },
+                        name(container_logit),
+                        name(producer_logit)
                     ),
                 )));
+            }
+        }
+
+        // Models with no trees: xgboost 3.0+ requires iteration_indptr, which
+        // documents written before 2.0 lack (measured).
+        if let ir::Booster::Trees(t) = &model.booster
+            && t.trees.is_empty()
+            && model.source.dialect.is_some()
+            && t.iteration_indptr.is_none()
+            && self.at_least(3, 0)
+        {
+            v = v.combine(Verdict::fails(r(
+                "container.empty_model",
+                format!("the model has no trees and no iteration_indptr (written before xgboost 2.0); xgboost {xgb} fails with 'Check failed: iteration_indptr.size() == 1'"),
+            )));
+        }
+
+        // Several targets with scalar leaves (xgboost 1.6+): older loaders
+        // read the binary but predict the wrong shape (measured).
+        if model.learner.num_target > 1
+            && !trees.iter().any(|t| t.is_vector_leaf())
+            && !self.at_least(1, 6)
+        {
+            v = v.combine(Verdict::mispredicts(r(
+                "container.multi_target",
+                format!(
+                    "the model has {} targets (xgboost 1.6+); xgboost {xgb} does not know num_target and predicts the wrong shape",
+                    model.learner.num_target
+                ),
+            )));
+        }
+
+        // xgboost 0.90 specifics (measured).
+        if !self.at_least(1, 0) {
+            if binary.is_some_and(|b| b.major_version >= 1)
+                && model.objective.name == "count:poisson"
+            {
+                v = v.combine(Verdict::fails(r(
+                    "container.objective_config",
+                    "xgboost 0.90 reads max_delta_step for count:poisson from the binary, which 1.0+ binaries do not store ('Invalid Parameter format for max_delta_step')".into(),
+                )));
+            }
+            // A 1.x binary without trees predicts like 0.90 would (nothing to misread).
+            if trees.is_empty()
+                && matches!(model.booster, ir::Booster::Trees(_))
+                && matches!(v, Verdict::LoadsButMispredicts { .. })
+                && v.reasons()
+                    .iter()
+                    .all(|x| x.code == "container.encoding_mispredicts")
+            {
+                v = Verdict::loads();
+            }
+        }
+
+        // What the container's predict() does with best_ntree_limit.
+        let limit = self.best_ntree_limit(model, file);
+        let dart = matches!(&model.booster, ir::Booster::Trees(t) if t.dart);
+        match limit {
+            Limit::Unknown => {
+                v = v.combine(Verdict::undetermined(r(
+                    "container.best_ntree_limit",
+                    "the pickle's best_ntree_limit (which the container passes to predict) could not be read".into(),
+                )));
+            }
+            Limit::None => {
+                if dart && !self.at_least(1, 0) {
+                    v = v.combine(Verdict::mispredicts(r(
+                        "container.dart",
+                        "xgboost 0.90 predicts a DART model with dropout unless ntree_limit is set, and this model carries no best_ntree_limit (measured)".into(),
+                    )));
+                }
+            }
+            Limit::Trees(n) => {
+                let per_group = trees.len() / groups;
+                match &model.booster {
+                    ir::Booster::Linear(_) if !self.at_least(1, 5) => {
+                        v = v.combine(Verdict::fails(r(
+                            "container.best_ntree_limit",
+                            format!("the container predicts with ntree_limit={n} (the pickled best_ntree_limit); xgboost {xgb} refuses any ntree_limit for gblinear ('Check failed: ntree_limit == 0')"),
+                        )));
+                    }
+                    ir::Booster::Linear(_) => {}
+                    ir::Booster::Trees(t) if self.at_least(2, 0) => {
+                        // iteration_range=(0, n): rounds as this loader counts them.
+                        let parallel = t.num_parallel_tree.unwrap_or(1).max(1) as usize;
+                        let rounds = per_group / parallel;
+                        if n > rounds {
+                            v = v.combine(Verdict::fails(r(
+                                "container.best_ntree_limit",
+                                format!("the container predicts with iteration_range=(0, {n}) from the pickled best_ntree_limit, but xgboost {xgb} counts {rounds} boosted rounds ('Check failed: end <= model.BoostedRounds()')"),
+                            )));
+                        } else if n < rounds {
+                            v = v.combine(Verdict::mispredicts(r(
+                                "container.best_ntree_limit",
+                                format!("the container predicts with only the first {n} of {rounds} rounds (best_ntree_limit), not with every tree"),
+                            )));
+                        }
+                    }
+                    ir::Booster::Trees(_) => {
+                        if n < per_group {
+                            v = v.combine(Verdict::mispredicts(r(
+                                "container.best_ntree_limit",
+                                format!("the container predicts with ntree_limit={n} (best_ntree_limit), i.e. {n} of the {per_group} trees per output, not with every tree"),
+                            )));
+                        }
+                    }
+                }
             }
         }
 
@@ -1742,6 +2204,43 @@ mod tests {
         assert!(a.note(Reason::new("n", "note")).is_loads());
         let j = serde_json::to_value(&f).expect("json");
         assert_eq!(j["outcome"], "fails_to_load");
+    }
+
+    #[test]
+    fn pickled_best_ntree_limit_is_read_from_the_state() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xgboost");
+        let read = |f: &str| std::fs::read(dir.join(f)).expect("fixture");
+        // Values as the real unpickled Booster reports them (container-matrix.json).
+        for (f, want) in [
+            ("1.0.0/logistic.p4.pkl", PickleInt::Int(5)),
+            ("1.0.0/logistic.p2.pkl", PickleInt::Int(5)),
+            ("1.7.4/early-stop.p4.pkl", PickleInt::Int(6)),
+            ("1.7.4/rf.p5.pkl", PickleInt::Int(8)),
+            ("1.0.0/gblinear.p4.pkl", PickleInt::Int(5)),
+        ] {
+            assert_eq!(scan_pickle_best_ntree_limit(&read(f)), want, "{f}");
+        }
+        for f in [
+            "1.3.3/gblinear.p5.pkl",
+            "2.0.3/logistic.p4.pkl",
+            "3.2.0/logistic.p4.pkl",
+        ] {
+            assert!(
+                matches!(
+                    scan_pickle_best_ntree_limit(&read(f)),
+                    PickleInt::Absent | PickleInt::NoneValue | PickleInt::Int(0)
+                ),
+                "{f}"
+            );
+        }
+        assert_eq!(
+            scan_pickle_best_ntree_limit(b"no pickle"),
+            PickleInt::Absent
+        );
+        let mut odd = vec![0x8c, 16];
+        odd.extend_from_slice(b"best_ntree_limit");
+        odd.push(b'h');
+        assert_eq!(scan_pickle_best_ntree_limit(&odd), PickleInt::Unreadable);
     }
 
     #[test]

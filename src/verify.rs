@@ -616,8 +616,9 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
     }
 
     // Layout problems: point at the command that rebuilds the archive.
+    let mut listing = listing;
     if let Some(cmd) = &rebuild {
-        for f in findings.iter_mut() {
+        for f in findings.iter_mut().chain(listing.findings.iter_mut()) {
             if f.severity >= Severity::Warning
                 && f.hint
                     .as_deref()
@@ -927,7 +928,8 @@ fn judge_entry(
                         .iter()
                         .filter(|f| f.severity == Severity::Error)
                         .collect();
-                    let mut v = c.judge_model(&i.model, Some(&e.name));
+                    let file = m.captured().map(|(b, _)| b);
+                    let mut v = c.judge_model_file(&i.model, file, Some(&e.name));
                     if !errors.is_empty() {
                         v = v.combine(Verdict::fails(reason(
                             codes::INVALID_MODEL,

@@ -166,9 +166,20 @@ fn verdicts_match_the_measured_load_matrix() {
                 let expected = cell_outcome(cells[col(column)], model);
                 let c = table.get(tag).expect("tag");
                 let verdict = match &parsed {
-                    Ok((m, _)) => c.judge_model(m, None),
+                    Ok((m, _)) => c.judge_model_file(m, Some(&bytes), None),
                     Err(e) => panic!("{}: {e}", path.display()),
                 };
+                // This matrix loaded with plain Booster.load_model / pickle and
+                // predicted with every tree; the container's predict passes
+                // best_ntree_limit (and 0.90 drops DART trees without it).
+                // Those verdicts are checked against the container oracle.
+                let predict_path_only = !verdict.is_loads()
+                    && verdict.reasons().iter().all(|r| {
+                        r.code == "container.dart" || r.code == "container.best_ntree_limit"
+                    });
+                if predict_path_only && expected == Outcome::Loads {
+                    continue;
+                }
                 let got = verdict_outcome(&verdict);
                 checked += 1;
                 let what = format!(
@@ -268,13 +279,13 @@ fn verdicts_match_the_container_oracle_when_present() {
     };
     let oracle: serde_json::Value = serde_json::from_str(&text).expect("oracle json");
     let table = ContainerTable::builtin().expect("table");
-    let (mut false_ok, mut mismatches, mut checked) = (Vec::new(), Vec::new(), 0);
+    let (mut false_ok, mut mismatches, mut checked, mut explained) = (Vec::new(), Vec::new(), 0, 0);
     let results = oracle["results"].as_object().cloned().unwrap_or_default();
     for (file, cells) in results {
         let Ok(bytes) = std::fs::read(repo().join("testdata/xgboost").join(&file)) else {
             continue;
         };
-        let parsed = sm_pack::xgboost::read_model(&bytes);
+        let parsed = sm_pack::xgboost::inspect_bytes(&bytes);
         for c in table.containers() {
             let Some(cell) = cells.get(c.xgboost_text.as_str()) else {
                 continue;
@@ -284,20 +295,38 @@ fn verdicts_match_the_container_oracle_when_present() {
                 Some("mispredicts") => Outcome::Mispredicts,
                 _ => Outcome::Fails,
             };
-            let got = match &parsed {
-                Ok((m, findings)) => {
-                    if findings
+            // As verify judges a file: reader errors fail; otherwise the
+            // verdict from the IR and the file's bytes.
+            let verdict = match &parsed {
+                Ok(i)
+                    if !i
+                        .findings
                         .iter()
-                        .any(|f| f.severity == sm_pack::Severity::Error)
-                    {
-                        Some(Outcome::Fails)
-                    } else {
-                        verdict_outcome(&c.judge_model(m, None))
-                    }
+                        .any(|f| f.severity == sm_pack::Severity::Error) =>
+                {
+                    Some(c.judge_model_file(&i.model, Some(&bytes), None))
                 }
-                Err(_) => Some(Outcome::Fails),
+                _ => None,
+            };
+            let got = match &verdict {
+                Some(v) => verdict_outcome(v),
+                None => Some(Outcome::Fails),
             };
             checked += 1;
+            // The oracle's virtualenvs run Python 3.11; the 0.90-x, 1.0-1,
+            // 1.2-x and 1.3-1 images run Python 3.6/3.7, which cannot read a
+            // protocol-5 pickle at all. That verdict is right for the
+            // container and is not compared with the oracle.
+            let python_only = verdict.as_ref().is_some_and(|v| {
+                matches!(v, Verdict::FailsToLoad { .. })
+                    && v.reasons()
+                        .iter()
+                        .all(|r| r.code == "container.pickle_protocol")
+            });
+            if python_only && expected == Outcome::Loads {
+                explained += 1;
+                continue;
+            }
             let what = format!("{file} in {}: real {expected:?}, verdict {got:?}", c.tag);
             if got == Some(Outcome::Loads) && expected != Outcome::Loads {
                 false_ok.push(what.clone());
@@ -307,6 +336,8 @@ fn verdicts_match_the_container_oracle_when_present() {
             }
         }
     }
+    assert!(checked > 10_000, "only {checked} cells checked");
+    assert!(explained < 60, "{explained} protocol-5 cells set aside");
     assert!(
         false_ok.is_empty(),
         "verdict 'loads' where the real library does not:\n{}",
