@@ -1814,11 +1814,27 @@ impl Container {
 }
 
 /// The verdict of every XGBoost tag for one parsed model, oldest → newest.
-pub fn verdicts_for_model(table: &ContainerTable, model: &ir::Model) -> Vec<(String, Verdict)> {
+/// Pass the model file's bytes when you have them (a pickle's
+/// `best_ntree_limit` is then read, not inferred).
+///
+/// ```no_run
+/// use sm_pack::container::{ContainerTable, verdicts_for_model};
+/// let bytes = std::fs::read("model.json")?;
+/// let inspection = sm_pack::xgboost::inspect_bytes(&bytes)?;
+/// for (tag, verdict) in verdicts_for_model(ContainerTable::builtin()?, &inspection.model, Some(&bytes)) {
+///     println!("{tag}: {verdict}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn verdicts_for_model(
+    table: &ContainerTable,
+    model: &ir::Model,
+    file: Option<&[u8]>,
+) -> Vec<(String, Verdict)> {
     table
         .containers()
         .iter()
-        .map(|c| (c.tag.clone(), c.judge_model(model, None)))
+        .map(|c| (c.tag.clone(), c.judge_model_file(model, file, None)))
         .collect()
 }
 
