@@ -277,7 +277,8 @@ pub struct ArchiveMember {
     pub type_flag: char,
     /// Size in bytes (the real size for sparse files).
     pub size: u64,
-    /// Permission bits.
+    /// Permission bits (serialized as an octal string, `"0644"`).
+    #[serde(serialize_with = "serialize_mode")]
     pub mode: u32,
     /// Owner id.
     pub uid: u64,
@@ -337,6 +338,10 @@ impl ArchiveMember {
     pub fn basename(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)
     }
+}
+
+fn serialize_mode<S: serde::Serializer>(mode: &u32, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{mode:04o}"))
 }
 
 /// How the archive bytes were compressed.
@@ -946,9 +951,11 @@ impl Walker<'_, '_> {
     ) -> io::Result<bool> {
         let capture = self.wants_capture(m);
         let budget = if capture {
-            self.opts
-                .capture_limit
-                .min(self.opts.capture_total_limit.saturating_sub(self.captured_total))
+            self.opts.capture_limit.min(
+                self.opts
+                    .capture_total_limit
+                    .saturating_sub(self.captured_total),
+            )
         } else {
             0
         };
