@@ -5,7 +5,7 @@
 //! with `examples/fasttext_validate.rs` (see formats/fasttext.md).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sm_pack::fasttext::{Model, Options, Validator, read_from};
+use sm_pack::fasttext::{Model, Options, Predictor, Validator, read_from};
 use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
@@ -99,4 +99,39 @@ fn float_scan(c: &mut Criterion) {
 }
 
 criterion_group!(benches, fixtures, float_scan);
-criterion_main!(benches);
+
+/// Prediction throughput (lines/s): the 62 lines of lines.json, k = 1, on
+/// each kind of supervised fixture. The comparison with Python's
+/// `fasttext` predict on an 800 MB model is by hand (formats/fasttext.md).
+fn predict(c: &mut Criterion) {
+    let lines: Vec<String> = serde_json::from_slice(&fixture("lines.json")).expect("lines.json");
+    let mut g = c.benchmark_group("predict");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    for name in [
+        "sup_softmax.bin",
+        "sup_ova.bin",
+        "sup_ngrams.bin",
+        "sup_ngrams_qnorm.ftz",
+        "many_hs.bin",
+        "many_hs_qout.ftz",
+    ] {
+        let bytes = fixture(name);
+        let model = Model::read_from(bytes.as_slice(), Some(bytes.len() as u64)).expect(name);
+        let p = Predictor::new(&model).expect(name);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                lines
+                    .iter()
+                    .map(|l| {
+                        p.predict(black_box(l.as_bytes()), 1, 0.0)
+                            .map_or(0, |r| r.len())
+                    })
+                    .sum::<usize>()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(predict_benches, predict);
+criterion_main!(benches, predict_benches);

@@ -254,6 +254,16 @@ fn every_fixture_predicts_like_fasttext() {
     eprintln!("total: {total:?}");
     assert_eq!(supervised, 14);
     assert_eq!(total.lists, 14 * 62 * 2);
+    // Stricter than required: the libstdc++ heap is replayed, so even tied
+    // labels (23 lines of sup_ova, 1 of many_hs) come in fastText's order.
+    assert_eq!(total.tie_reordered, 0, "tie order differs from fastText's");
+}
+
+#[test]
+fn predictor_is_shareable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Predictor<'static>>();
+    assert_send_sync::<Prediction<'static>>();
 }
 
 // ---------------------------------------------------------------------------- test vectors

@@ -319,8 +319,9 @@ pub struct LineFeatures {
     pub words: Vec<Vec<u8>>,
 }
 
-/// Predicts with a [`Model`] exactly as fastText 0.9.2 does; see the
-/// [module documentation](self).
+/// Predicts with a [`Model`] exactly as fastText 0.9.2 does: the features
+/// of `Dictionary::getLine`, the f32 average of their input rows, the loss's
+/// scores and `findKBest`'s heap order (`formats/fasttext.md`, *Prediction*).
 ///
 /// Construction precomputes the sigmoid table and, for hierarchical softmax,
 /// the Huffman tree. A `Predictor` is immutable and can be shared between
@@ -972,7 +973,7 @@ mod tests {
 
     #[test]
     fn heap_orders_like_a_sort() {
-        let scores = [0.5f32, -1.0, 3.0, 3.0, 2.0, -7.0, 0.0, 2.5, 9.0];
+        let scores = [0.5f32, 0.1, 3.0, 3.0, 2.0, 0.7, 0.0, 2.5, 9.0, 0.1];
         for k in 1..=scores.len() + 1 {
             let mut heap = Vec::new();
             find_k_best(k, f32::NEG_INFINITY, &scores, &mut heap);
@@ -983,6 +984,21 @@ mod tests {
             want.truncate(k);
             assert_eq!(got, want, "k={k}");
         }
+    }
+
+    #[test]
+    fn quant_dot_is_bounds_checked() {
+        use super::super::model::ProductQuantizer;
+        let cent: Vec<f32> = (0..4 * 256).map(|k| k as f32 / 256.0).collect();
+        let pq = ProductQuantizer::new(4, 2, 2, 2, cent).unwrap();
+        let q = QuantMatrix::new(3, 4, vec![0, 1, 2, 3, 255, 7], pq, None).unwrap();
+        let x = [1.0f32, 2.0, 3.0, 4.0];
+        let row = Matrix::Quantized(q.clone()).row(1).unwrap();
+        let want: f32 = row.iter().zip(&x).fold(0.0, |s, (a, b)| s + a * b);
+        assert_eq!(quant_dot(&q, 1, &x), Some(want));
+        assert_eq!(quant_dot(&q, 3, &x), None);
+        assert_eq!(quant_dot(&q, usize::MAX, &x), None);
+        assert_eq!(quant_dot(&q, 0, &x[..3]), None);
     }
 
     #[test]
