@@ -36,18 +36,21 @@ log() { echo "s3-server: $*" >&2; }
 
 ensure_venv() {
     mkdir -p "$ROOT"
-    if command -v flock >/dev/null 2>&1; then
-        exec 8>"$ROOT/.ministack.lock"
-        flock 8
-    fi
-    if [[ -f "$MARKER" && "$(cat "$MARKER")" == "$SPEC" && -x "$VENV/bin/ministack" ]]; then
-        return 0
-    fi
-    log "creating $VENV ($SPEC)"
-    rm -rf "$VENV"
-    "$PYTHON_BIN" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "$SPEC" >&2
-    printf '%s' "$SPEC" >"$MARKER"
+    # Serialise concurrent installs. The lock lives in a subshell so that its file
+    # descriptor is not inherited by the server (which would hold the lock forever).
+    (
+        if command -v flock >/dev/null 2>&1; then
+            flock 8
+        fi
+        if [[ -f "$MARKER" && "$(cat "$MARKER")" == "$SPEC" && -x "$VENV/bin/ministack" ]]; then
+            exit 0
+        fi
+        log "creating $VENV ($SPEC)"
+        rm -rf "$VENV"
+        "$PYTHON_BIN" -m venv "$VENV"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "$SPEC" >&2
+        printf '%s' "$SPEC" >"$MARKER"
+    ) 8>"$ROOT/.ministack.lock"
 }
 
 answers() {
