@@ -709,7 +709,7 @@ fn read_tree(r: &mut Rd<'_>, t: usize, findings: &mut Vec<Finding>) -> Result<(T
         tree.left_children.push(le_i32(c, 4));
         tree.right_children.push(le_i32(c, 8));
         let sindex = le_i32(c, 12) as u32;
-        tree.split_indices.push(i64::from(sindex & 0x7FFF_FFFF));
+        tree.split_indices.push((sindex & 0x7FFF_FFFF) as i32);
         tree.default_left.push(sindex >> 31 == 1);
         tree.split_conditions.push(le_f32(c, 16));
     }

@@ -135,9 +135,8 @@ impl<'f> Ctx<'f> {
         if let Value::Object(entries) = &obj.value
             && entries.len() > 1
         {
-            let mut seen = BTreeSet::new();
-            for (k, v) in entries {
-                if !seen.insert(k.as_str()) {
+            for (n, (k, v)) in entries.iter().enumerate() {
+                if entries[..n].iter().any(|(k2, _)| k2 == k) {
                     let loc = self.loc(v.at, &child(path, k));
                     self.findings.push(
                         Finding::warning(
@@ -466,6 +465,11 @@ impl<'f> Ctx<'f> {
                 let span = self.array_span(at, Some(&p), path);
                 match p.data {
                     PackedData::Bool(v) => (v, span, Some(BoolRepr::Bool)),
+                    PackedData::U8(v) => (
+                        v.iter().map(|&x| x != 0).collect(),
+                        span,
+                        Some(BoolRepr::Int),
+                    ),
                     d if d.is_integer() => (
                         (0..d.len())
                             .map(|i| d.int_at(i).unwrap_or(0) != 0)
@@ -540,6 +544,24 @@ impl<'f> Ctx<'f> {
     }
 
     fn u8s(&mut self, node: Node, path: &str) -> Result<(Vec<u8>, Span)> {
+        if let Value::Typed(Packed {
+            data: PackedData::U8(_),
+            ..
+        }) = &node.value
+            && let Value::Typed(p) = node.value
+        {
+            self.note_typed(Some(&p), true);
+            let span = self.array_span(node.at, Some(&p), path);
+            if let PackedData::U8(v) = p.data {
+                return Ok((v, span));
+            }
+            return Err(self.fail(
+                "xgb.doc.type",
+                format!("{path}: internal type error"),
+                node.at,
+                path,
+            ));
+        }
         let (v, span) = self.ints(node, path, b"U", true)?;
         let mut out = Vec::with_capacity(v.len());
         for (i, x) in v.into_iter().enumerate() {
@@ -656,19 +678,18 @@ const TREE_KEYS: &[&str] = &[
     "leaf_weights",
 ];
 
-fn remaining_keys(node: &Node) -> Vec<(String, u64)> {
-    match &node.value {
-        Value::Object(e) => e.iter().map(|(k, v)| (k.clone(), v.at)).collect(),
-        _ => Vec::new(),
-    }
-}
-
 impl Ctx<'_> {
     fn report_unknown(&mut self, node: &Node, known: &[&str], pattern: &str, path: &str) {
-        for (k, at) in remaining_keys(node) {
-            if !known.contains(&k.as_str()) {
-                self.unknown_key(pattern, &k, at, &child(path, &k));
-            }
+        let Value::Object(entries) = &node.value else {
+            return;
+        };
+        let unknown: Vec<(String, u64)> = entries
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.at))
+            .collect();
+        for (k, at) in unknown {
+            self.unknown_key(pattern, &k, at, &child(path, &k));
         }
     }
 
@@ -1173,7 +1194,7 @@ impl Ctx<'_> {
         keep!("right_children", s);
         let (parents, s) = self.i32s(field!("parents"), &child(p, "parents"), b"l", true)?;
         keep!("parents", s);
-        let (split_indices, s) = self.ints(
+        let (split_indices, s) = self.i32s(
             field!("split_indices"),
             &child(p, "split_indices"),
             b"lL",

@@ -27,7 +27,7 @@ pub const ROOT_PARENT: i32 = 0x7FFF_FFFF;
 
 /// The split index XGBoost stores for a deleted node (`0xFFFFFFFF` in the
 /// binary `sindex` field, i.e. this index with `default_left` set).
-pub const DELETED_SPLIT_INDEX: i64 = 0x7FFF_FFFF;
+pub const DELETED_SPLIT_INDEX: i32 = 0x7FFF_FFFF;
 
 /// A complete XGBoost model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -570,8 +570,11 @@ pub struct Tree {
     pub right_children: Vec<i32>,
     /// Parent of each node; the root stores [`ROOT_PARENT`] (or -1).
     pub parents: Vec<i32>,
-    /// Split feature of each node (0 for leaves, [`DELETED_SPLIT_INDEX`] for deleted nodes).
-    pub split_indices: Vec<i64>,
+    /// Split feature of each node (0 for leaves, [`DELETED_SPLIT_INDEX`] for
+    /// deleted nodes). XGBoost's feature index is 31 bits wide in every
+    /// encoding that can hold a tree (the binary `sindex` keeps bit 31 for
+    /// `default_left`); a JSON/UBJSON value beyond `i32::MAX` is refused.
+    pub split_indices: Vec<i32>,
     /// Threshold of a split node, leaf value of a leaf (f32, learning rate applied).
     pub split_conditions: Vec<f32>,
     /// Missing-value direction.

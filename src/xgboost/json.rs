@@ -68,6 +68,43 @@ pub fn parse(bytes: &[u8]) -> R<(Node, TextFacts)> {
     Ok((node, p.facts))
 }
 
+/// Powers of ten exactly representable in f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `mant × 10^exp` rounded to the nearest f32, when it can be done exactly
+/// and fast; `None` sends the caller to the general parser.
+///
+/// Clinger's fast path gives the correctly rounded f64 (mantissa ≤ 2^53 and
+/// |exp| ≤ 22 are exact in f64, one rounding). Narrowing that f64 to f32
+/// rounds the same way as the exact decimal would, unless the f64 is itself
+/// an f32 rounding midpoint (an f64-representable midpoint strictly between
+/// the decimal and its nearest f64 would contradict the nearest-f64
+/// rounding); midpoints, subnormals and overflow take the slow path.
+fn fast_f32(mant: u64, exp: i32) -> Option<f32> {
+    if mant > (1u64 << 53) || !(-22..=22).contains(&exp) {
+        return None;
+    }
+    if mant == 0 {
+        return Some(0.0);
+    }
+    let m = mant as f64;
+    let r = if exp >= 0 {
+        m * POW10[exp as usize]
+    } else {
+        m / POW10[(-exp) as usize]
+    };
+    if !(f64::from(f32::MIN_POSITIVE)..=f64::from(f32::MAX)).contains(&r) {
+        return None;
+    }
+    if r.to_bits() & ((1u64 << 29) - 1) == 1u64 << 28 {
+        return None;
+    }
+    Some(r as f32)
+}
+
 impl<'a> Parser<'a> {
     fn path_string(&self) -> String {
         let mut s = String::from("$");
@@ -290,7 +327,6 @@ impl<'a> Parser<'a> {
         let mut ints: Vec<i64> = Vec::new();
         let mut floats: Vec<f32> = Vec::new();
         let mut is_float: Option<bool> = None;
-        let mut index = 0usize;
         loop {
             self.ws();
             match self.peek() {
@@ -300,9 +336,11 @@ impl<'a> Parser<'a> {
                     return Ok(None);
                 }
             }
-            self.path.push(Seg::Index(index));
-            let v = self.number()?;
-            self.path.pop();
+            let Ok(v) = self.number() else {
+                // Let the generic path report the error with a precise path.
+                self.p = start;
+                return Ok(None);
+            };
             match (v, is_float) {
                 (Value::Int(i), None | Some(false)) => {
                     is_float = Some(false);
@@ -317,7 +355,6 @@ impl<'a> Parser<'a> {
                     return Ok(None);
                 }
             }
-            index += 1;
             self.ws();
             match self.peek() {
                 Some(b',') => self.p += 1,
@@ -438,11 +475,23 @@ impl<'a> Parser<'a> {
         }
         let mut is_float = false;
         let mut digits = i - int_start;
+        let mut frac_digits: i32 = 0;
         if b.get(i) == Some(&b'.') {
             is_float = true;
             i += 1;
             let fs = i;
-            while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            while let Some(&c) = b.get(i) {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                match mant
+                    .checked_mul(10)
+                    .and_then(|m| m.checked_add(u64::from(c - b'0')))
+                {
+                    Some(m) => mant = m,
+                    None => overflow = true,
+                }
+                frac_digits = frac_digits.saturating_add(1);
                 i += 1;
             }
             if i == fs {
@@ -450,23 +499,32 @@ impl<'a> Parser<'a> {
             }
             digits += i - fs;
         }
+        let mut exp: i32 = 0;
         if matches!(b.get(i), Some(b'e' | b'E')) {
             is_float = true;
             i += 1;
+            let eneg = b.get(i) == Some(&b'-');
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
             let es = i;
-            while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            while let Some(&c) = b.get(i) {
+                if !c.is_ascii_digit() {
+                    break;
+                }
+                exp = exp.saturating_mul(10).saturating_add(i32::from(c - b'0'));
                 i += 1;
             }
             if i == es {
                 return self.err_at(i, "invalid number: expected exponent digits");
             }
+            if eneg {
+                exp = -exp;
+            }
         }
         self.p = i;
         if !is_float {
-            if overflow {
+            if overflow || frac_digits > 0 {
                 return self.err_at(start, "integer does not fit in 64 bits");
             }
             let v = if neg {
@@ -484,6 +542,9 @@ impl<'a> Parser<'a> {
         }
         if digits > 9 {
             self.facts.long_floats = true;
+        }
+        if !overflow && let Some(f) = fast_f32(mant, exp.saturating_sub(frac_digits)) {
+            return Ok(Value::Float(if neg { -f } else { f }));
         }
         let text = std::str::from_utf8(b.get(start..i).unwrap_or_default()).unwrap_or("");
         match text.parse::<f32>() {
@@ -646,6 +707,53 @@ mod tests {
             p("1.00000005960464477539e0"),
             Value::Float("1.00000005960464477539".parse::<f32>().unwrap())
         );
+    }
+
+    #[test]
+    fn fast_float_path_rounds_like_the_exact_parser() {
+        // Deterministic LCG over mantissas of 1–17 digits and exponents -50..40,
+        // in XGBoost's `d.dddE±x` style and plain decimal style.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 11
+        };
+        for _ in 0..200_000 {
+            let digits = 1 + (next() % 17) as u32;
+            let mant = next() % 10u64.pow(digits);
+            let e = (next() % 90) as i32 - 50;
+            let ms = mant.to_string();
+            let text = if ms.len() > 1 {
+                format!("{}.{}E{e}", &ms[..1], &ms[1..])
+            } else {
+                format!("{ms}E{e}")
+            };
+            for t in [text.clone(), format!("-{text}")] {
+                let want: f32 = t.parse().unwrap();
+                match p(&t) {
+                    Value::Float(got) => assert_eq!(got.to_bits(), want.to_bits(), "{t}"),
+                    other => panic!("{t}: {other:?}"),
+                }
+            }
+        }
+        // Exact f32 midpoints must round half to even.
+        for t in [
+            "1.6777217E7",
+            "3.3554434E7",
+            "1.6777219E7",
+            "0.0",
+            "-0.0",
+            "1e-45",
+            "3.4028236e38",
+        ] {
+            let want: f32 = t.parse().unwrap();
+            match p(t) {
+                Value::Float(got) => assert_eq!(got.to_bits(), want.to_bits(), "{t}"),
+                other => panic!("{t}: {other:?}"),
+            }
+        }
     }
 
     #[test]

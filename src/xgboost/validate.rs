@@ -580,6 +580,31 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
         }
     }
 
+    if !vector
+        && t.split_type
+            .as_ref()
+            .is_none_or(|s| s.iter().all(|&x| x == 0))
+        && let Some(fast) = fast_tree(t, m.learner.num_feature)
+    {
+        st.leaves = fast.leaves;
+        st.splits = fast.splits;
+        st.deleted = fast.deleted;
+        st.depth = fast.depth;
+        if t.param.num_deleted != st.deleted as i64 {
+            s.push(at(
+                Finding::error(
+                    "xgb.tree.num_deleted",
+                    format!(
+                        "tree {ti}: num_deleted says {} but {} nodes are marked deleted",
+                        t.param.num_deleted, st.deleted
+                    ),
+                ),
+                tloc(Some("num_deleted")).or(tloc(Some("tree_param"))),
+            ));
+        }
+        return st;
+    }
+
     // Node-local checks.
     let nf = m.learner.num_feature;
     let mut n_leaves_total = 0usize;
@@ -812,4 +837,83 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
         }
     }
     st
+}
+
+/// The common case, fast: a scalar-leaf, numerical tree whose local
+/// invariants all hold (children in 1..n, distinct, not deleted, their parent
+/// pointing back; split features < num_feature; finite thresholds and
+/// leaves; root parent -1/2147483647). Then every node has at most one
+/// parent and the root none, so the nodes reachable from the root form a
+/// tree: a plain DFS gives the statistics. Returns `None` whenever anything
+/// is irregular (or some node is unreachable), and the detailed checks run.
+fn fast_tree(t: &Tree, num_feature: u64) -> Option<TreeStats> {
+    let n = t.len();
+    let left = t.left_children.get(..n)?;
+    let right = t.right_children.get(..n)?;
+    let parents = t.parents.get(..n)?;
+    let split = t.split_indices.get(..n)?;
+    let cond = t.split_conditions.get(..n)?;
+    let dl = t.default_left.get(..n)?;
+    if parents[0] != ROOT_PARENT && parents[0] != -1 {
+        return None;
+    }
+    let deleted = |i: usize| split[i] == DELETED_SPLIT_INDEX && dl[i];
+    let mut n_deleted = 0usize;
+    let mut ok = true;
+    for i in 0..n {
+        if deleted(i) {
+            n_deleted += 1;
+            continue;
+        }
+        let l = left[i];
+        if l == -1 {
+            ok &= cond[i].is_finite();
+            continue;
+        }
+        let r = right[i];
+        let f = split[i];
+        let good = l >= 1
+            && r >= 1
+            && l != r
+            && (l as usize) < n
+            && (r as usize) < n
+            && parents[l as usize] == i as i32
+            && parents[r as usize] == i as i32
+            && !deleted(l as usize)
+            && !deleted(r as usize)
+            && f >= 0
+            && (f as u64) < num_feature
+            && cond[i].is_finite();
+        ok &= good;
+    }
+    if !ok {
+        return None;
+    }
+    let mut st = TreeStats {
+        nodes: n,
+        deleted: n_deleted,
+        ..TreeStats::default()
+    };
+    let mut stack: Vec<(u32, u32)> = vec![(0, 0)];
+    let mut reached = 0usize;
+    while let Some((node, depth)) = stack.pop() {
+        reached += 1;
+        let node = node as usize;
+        if deleted(node) {
+            return None;
+        }
+        let l = left[node];
+        if l == -1 {
+            st.leaves += 1;
+            st.depth = st.depth.max(depth as usize);
+        } else {
+            st.splits += 1;
+            stack.push((l as u32, depth + 1));
+            stack.push((right[node] as u32, depth + 1));
+        }
+        if reached > n {
+            return None;
+        }
+    }
+    (reached + n_deleted == n).then_some(st)
 }
