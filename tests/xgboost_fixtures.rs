@@ -428,3 +428,42 @@ fn encodings_and_versions_are_recognised() {
         assert!(matches!(&m.booster, Booster::Trees(t) if t.dart));
     });
 }
+
+#[test]
+fn dart_folded_into_gbtree_3_4_layout_is_read() {
+    // XGBoost 3.4 writes DART as `"name": "gbtree"` with `model.weight_drop`
+    // (not installable here, so built from a 3.2 dart model).
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(root().join("3.2.0/dart.json")).expect("read"))
+            .expect("json");
+    let gb = v
+        .pointer_mut("/learner/gradient_booster")
+        .expect("gradient_booster");
+    let weights = gb["weight_drop"].clone();
+    let mut model = gb["gbtree"]["model"].clone();
+    model["weight_drop"] = weights.clone();
+    *gb = serde_json::json!({"name": "gbtree", "model": model});
+    v["version"] = serde_json::json!([3, 4, 1]);
+    let i = inspect_bytes(&serde_json::to_vec(&v).expect("ser")).expect("parses");
+    let d = i.model.source.dialect.as_ref().expect("dialect");
+    assert!(d.weight_drop_in_gbtree);
+    assert_eq!(d.booster_name, "gbtree");
+    match &i.model.booster {
+        Booster::Trees(t) => {
+            assert!(t.dart);
+            let w: Vec<f32> = weights
+                .as_array()
+                .expect("weights")
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(0.0) as f32)
+                .collect();
+            assert_eq!(t.weight_drop.as_deref(), Some(w.as_slice()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!i.has_errors(), "{:?}", i.findings);
+    assert!(
+        i.human_summary()
+            .contains("DART weights inside gbtree (3.4+)")
+    );
+}

@@ -920,7 +920,8 @@ pub fn prob_to_margin(link: Link, v: f32) -> Option<f64> {
     let v = f64::from(v);
     match link {
         Link::Identity => v.is_finite().then_some(v),
-        Link::Logit => (v > 0.0 && v < 1.0).then(|| -(1.0 / v - 1.0).ln()),
-        Link::Log => (v > 0.0 && v.is_finite()).then(|| v.ln()),
+        // `+ 0.0` turns -0.0 (from -ln(1)) into 0.0.
+        Link::Logit => (v > 0.0 && v < 1.0).then(|| -(1.0 / v - 1.0).ln() + 0.0),
+        Link::Log => (v > 0.0 && v.is_finite()).then(|| v.ln() + 0.0),
     }
 }
