@@ -506,11 +506,9 @@ impl<'m> Predictor<'m> {
                     }
                 }
             }
-            Matrix::Quantized(_) => {
+            Matrix::Quantized(q) => {
                 for &r in rows {
-                    if !input.add_row_to(r, &mut h, 1.0) {
-                        return Err(row_error("input", r, input.rows()));
-                    }
+                    quant_add(q, r, &mut h).ok_or_else(|| row_error("input", r, q.rows()))?;
                 }
             }
         }
@@ -839,6 +837,33 @@ fn quant_dot(q: &QuantMatrix, row: usize, x: &[f32]) -> Option<f32> {
     Some(res * norm)
 }
 
+/// `QuantMatrix::addRowToVector` (`ProductQuantizer::addcode` with
+/// `alpha = norm`): adds `norm × centroid` slice by slice. `None` when the
+/// row or a centroid is missing.
+fn quant_add(q: &QuantMatrix, row: usize, x: &mut [f32]) -> Option<()> {
+    let pq = q.pq();
+    let nsubq = pq.nsubq();
+    if row >= q.rows() || x.len() != q.cols() {
+        return None;
+    }
+    let start = row.checked_mul(nsubq)?;
+    let code = q.codes().get(start..start.checked_add(nsubq)?)?;
+    let alpha = match q.norm() {
+        None => 1.0,
+        Some((codes, npq)) => *npq.centroid(0, *codes.get(row)?)?.first()?,
+    };
+    let dsub = pq.dsub();
+    for (m, &c) in code.iter().enumerate() {
+        let cent = pq.centroid(m, c)?;
+        let base = m * dsub;
+        let xs = x.get_mut(base..base + cent.len())?;
+        for (o, v) in xs.iter_mut().zip(cent) {
+            *o += alpha * v;
+        }
+    }
+    Some(())
+}
+
 /// A BlazingText inference request body (`application/json`):
 /// `{"instances": ["…", …], "configuration": {"k": 2}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -999,6 +1024,13 @@ mod tests {
         assert_eq!(quant_dot(&q, 3, &x), None);
         assert_eq!(quant_dot(&q, usize::MAX, &x), None);
         assert_eq!(quant_dot(&q, 0, &x[..3]), None);
+        let mut a = vec![0.5f32; 4];
+        let mut b = a.clone();
+        assert_eq!(quant_add(&q, 2, &mut a), Some(()));
+        assert!(Matrix::Quantized(q.clone()).add_row_to(2, &mut b, 1.0));
+        assert_eq!(a, b);
+        assert_eq!(quant_add(&q, 3, &mut a), None);
+        assert_eq!(quant_add(&q, 0, &mut a[..2]), None);
     }
 
     #[test]
