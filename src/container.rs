@@ -1054,9 +1054,7 @@ impl Verdict {
             std::cmp::Ordering::Equal => {
                 let mut r = self.into_reasons();
                 for x in other.into_reasons() {
-                    if !r.contains(&x) {
-                        r.push(x);
-                    }
+                    push_reason(&mut r, x);
                 }
                 Verdict::with_reasons(a, r)
             }
@@ -1067,10 +1065,29 @@ impl Verdict {
     pub fn note(self, reason: Reason) -> Verdict {
         let rank = self.rank();
         let mut r = self.into_reasons();
-        if !r.contains(&reason) {
-            r.push(reason);
-        }
+        push_reason(&mut r, reason);
         Verdict::with_reasons(rank, r)
+    }
+}
+
+/// Most reasons one verdict keeps; an archive of thousands of bad files
+/// gets the first ones and a marker.
+pub const MAX_REASONS: usize = 32;
+
+/// Code of the marker reason that stands for the reasons left out.
+pub const MORE_REASONS: &str = "container.more_reasons";
+
+fn push_reason(r: &mut Vec<Reason>, x: Reason) {
+    if r.contains(&x) {
+        return;
+    }
+    if r.len() < MAX_REASONS {
+        r.push(x);
+    } else if !r.iter().any(|y| y.code == MORE_REASONS) {
+        r.push(Reason::new(
+            MORE_REASONS,
+            format!("more reasons left out (a verdict keeps {MAX_REASONS})"),
+        ));
     }
 }
 
@@ -2218,6 +2235,12 @@ mod tests {
         let ff = f.clone().combine(Verdict::fails(Reason::new("w", "also")));
         assert_eq!(ff.reasons().len(), 2);
         assert!(a.note(Reason::new("n", "note")).is_loads());
+        let mut many = Verdict::loads();
+        for i in 0..1000 {
+            many = many.combine(Verdict::fails(Reason::new("x", format!("file {i}"))));
+        }
+        assert_eq!(many.reasons().len(), MAX_REASONS + 1);
+        assert_eq!(many.reasons()[MAX_REASONS].code, MORE_REASONS);
         let j = serde_json::to_value(&f).expect("json");
         assert_eq!(j["outcome"], "fails_to_load");
     }

@@ -298,28 +298,49 @@ impl VerifyReport {
             "container {}: {}",
             self.discovery.container, self.discovery.rule
         ));
+        let names = |v: &[String]| {
+            let mut s = v
+                .iter()
+                .take(NAMES_SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if v.len() > NAMES_SHOWN {
+                s.push_str(&format!(", ... ({} in all)", v.len()));
+            }
+            s
+        };
         if !self.discovery.loads.is_empty() {
-            o.push(format!("  loads:    {}", self.discovery.loads.join(", ")));
+            o.push(format!("  loads:    {}", names(&self.discovery.loads)));
         }
         if !self.discovery.one_of.is_empty() {
             o.push(format!(
                 "  loads ONE of (listdir order decides): {}",
-                self.discovery.one_of.join(", ")
+                names(&self.discovery.one_of)
             ));
         }
         if self.discovery.loads.is_empty() && self.discovery.one_of.is_empty() {
             o.push("  loads:    nothing (no model file found)".into());
         }
-        for (name, why) in &self.discovery.skipped {
+        for (name, why) in self.discovery.skipped.iter().take(NAMES_SHOWN) {
             o.push(format!("  skips:    {name} ({why})"));
         }
-        for m in &self.models {
+        if self.discovery.skipped.len() > NAMES_SHOWN {
+            o.push(format!(
+                "  skips:    ... ({} in all)",
+                self.discovery.skipped.len()
+            ));
+        }
+        for m in self.models.iter().take(NAMES_SHOWN) {
             o.push(format!(
                 "  {}: {} -> {}",
                 m.name,
                 m.description,
                 m.verdict.label()
             ));
+        }
+        if self.models.len() > NAMES_SHOWN {
+            o.push(format!("  ... ({} files judged in all)", self.models.len()));
         }
         o.push(format!("verdict {}: {}", self.container, self.verdict));
         if !self.verdicts.is_empty() {
@@ -356,6 +377,12 @@ pub fn inspect_archive(path: &Path) -> Result<ArchiveListing> {
     };
     reader::read_archive_file(path, &opts)
 }
+
+/// Names listed per line of the text report (the JSON report has all).
+pub const NAMES_SHOWN: usize = 20;
+
+/// Members listed in the text reports (the JSON report has all of them).
+pub const MEMBERS_SHOWN: usize = 200;
 
 /// What a member is, in a few words.
 pub fn describe_member(m: &ArchiveMember) -> String {
@@ -414,7 +441,7 @@ impl ArchiveListing {
             }
         ));
         o.push(format!("members ({}):", self.members.len()));
-        for m in &self.members {
+        for m in self.members.iter().take(MEMBERS_SHOWN) {
             let digest = m.sha256.as_deref().unwrap_or("(incomplete)");
             o.push(format!(
                 "  {:<8} {} {:>12}  {}  sha256 {}  {}",
@@ -428,6 +455,12 @@ impl ArchiveListing {
                 },
                 digest,
                 describe_member(m)
+            ));
+        }
+        if self.members.len() > MEMBERS_SHOWN {
+            o.push(format!(
+                "  ... and {} more (the JSON report lists every member)",
+                self.members.len() - MEMBERS_SHOWN
             ));
         }
         o
@@ -666,12 +699,20 @@ pub fn root_entries(listing: &ArchiveListing) -> Vec<RootEntry> {
     let mut order: Vec<String> = Vec::new();
     let mut map: BTreeMap<String, RootEntry> = BTreeMap::new();
     let members = &listing.members;
-    let find_file = |path: &str| -> Option<&ArchiveMember> {
-        members
-            .iter()
-            .rev()
-            .find(|m| m.path == path && m.kind == MemberKind::File)
-    };
+    // Last regular file at each path (extraction keeps the last), and every
+    // folder path, for resolving links without rescanning the list.
+    let mut files: std::collections::HashMap<&str, &ArchiveMember> = Default::default();
+    let mut folders: std::collections::HashSet<&str> = Default::default();
+    for m in members {
+        if m.kind == MemberKind::File {
+            files.insert(m.path.as_str(), m);
+        } else if m.kind == MemberKind::Directory {
+            folders.insert(m.path.as_str());
+        }
+        let p = m.path.as_str();
+        folders.extend(p.match_indices('/').map(|(i, _)| &p[..i]));
+    }
+    let find_file = |path: &str| -> Option<&ArchiveMember> { files.get(path).copied() };
     for m in members.iter().filter(|m| is_safe(m)) {
         let first = m.path.split('/').next().unwrap_or_default().to_string();
         let entry = if m.path.contains('/') {
@@ -723,12 +764,7 @@ pub fn root_entries(listing: &ArchiveListing) -> Vec<RootEntry> {
                             via: Some(format!("{how} to {target}")),
                         },
                         None => {
-                            let is_dir = resolved.as_deref().is_some_and(|r| {
-                                members.iter().any(|x| {
-                                    x.path.starts_with(&format!("{r}/"))
-                                        || (x.path == r && x.kind == MemberKind::Directory)
-                                })
-                            });
+                            let is_dir = resolved.as_deref().is_some_and(|r| folders.contains(r));
                             RootEntry {
                                 name: first.clone(),
                                 kind: if is_dir {
@@ -1073,11 +1109,13 @@ fn discover(c: &Container, root: &[RootEntry], ensemble: Option<bool>) -> Discov
 }
 
 fn same_bytes(listing: &ArchiveListing, root: &[RootEntry], names: &[String]) -> bool {
+    let by_name: std::collections::HashMap<&str, &RootEntry> =
+        root.iter().map(|e| (e.name.as_str(), e)).collect();
     let digests: Vec<Option<&str>> = names
         .iter()
         .map(|n| {
-            root.iter()
-                .find(|e| &e.name == n)
+            by_name
+                .get(n.as_str())
                 .and_then(|e| e.member)
                 .and_then(|i| listing.members.get(i))
                 .and_then(|m| m.sha256.as_deref())
@@ -1097,7 +1135,9 @@ fn judge_xgboost(
     let d = discover(c, root, ensemble);
     let mut verdict = extraction.clone();
     let mut checks = Vec::new();
-    let entry = |n: &String| root.iter().find(|e| &e.name == n);
+    let by_name: std::collections::HashMap<&str, &RootEntry> =
+        root.iter().map(|e| (e.name.as_str(), e)).collect();
+    let entry = |n: &String| by_name.get(n.as_str()).copied();
     if d.loads.is_empty() && d.one_of.is_empty() {
         let mut msg = format!(
             "{} finds no model file at the root of the archive and fails ({})",
@@ -1230,8 +1270,10 @@ fn discovery_findings(
         .findings
         .iter()
         .any(|f| f.code == reader::codes::WRAPPING_FOLDER);
+    let by_name: std::collections::HashMap<&str, &RootEntry> =
+        root.iter().map(|e| (e.name.as_str(), e)).collect();
     for (name, why) in &d.skipped {
-        let e = root.iter().find(|e| &e.name == name);
+        let e = by_name.get(name.as_str()).copied();
         match e.map(|e| e.kind) {
             Some(RootKind::Directory) if !wrapped && name != "__MACOSX" => out.push(
                 Finding::info(
@@ -1320,7 +1362,10 @@ fn verdict_findings(
             f = f.at(Location::Member(m.clone()));
         }
         let hint = hint_for(&r.code, rebuild).or_else(|| {
-            if r.code.starts_with("container.") && sev == Severity::Error {
+            if r.code.starts_with("container.")
+                && r.code != crate::container::MORE_REASONS
+                && sev == Severity::Error
+            {
                 Some(if working.is_empty() {
                     "re-save the model with the xgboost version the container pins (booster.save_model(\"model.json\")) and pack it with sm-pack".to_string()
                 } else {
