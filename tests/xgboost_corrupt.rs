@@ -612,6 +612,68 @@ fn numeric_problems_are_findings() {
 }
 
 #[test]
+fn absurd_parameters_do_not_overflow() {
+    let huge = i64::MAX.to_string();
+    let mut v = json_fixture();
+    set(
+        &mut v,
+        &format!("{T0}/tree_param/size_leaf_vector"),
+        huge.clone().into(),
+    );
+    set(
+        &mut v,
+        "/learner/gradient_booster/model/gbtree_model_param/num_parallel_tree",
+        huge.clone().into(),
+    );
+    set(
+        &mut v,
+        "/learner/learner_model_param/num_class",
+        huge.clone().into(),
+    );
+    set(
+        &mut v,
+        "/learner/learner_model_param/num_target",
+        huge.clone().into(),
+    );
+    set(
+        &mut v,
+        "/learner/learner_model_param/num_feature",
+        u64::MAX.to_string().into(),
+    );
+    let text = serde_json::to_vec(&v).expect("ser");
+    match inspect_bounded(&text, "huge params") {
+        Ok(i) => {
+            assert!(i.has_errors());
+            let _ = i.human_summary();
+        }
+        Err(e) => assert!(e.finding_code_for_test().is_some(), "{e}"),
+    }
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fixture("2.1.4/gblinear.json")).expect("gblinear");
+    set(
+        &mut v,
+        "/learner/learner_model_param/num_class",
+        huge.into(),
+    );
+    let i =
+        inspect_bounded(&serde_json::to_vec(&v).expect("ser"), "huge gblinear").expect("parses");
+    assert!(codes(&i).contains(&"xgb.gblinear.weights_length"));
+}
+
+trait CodeOf {
+    fn finding_code_for_test(&self) -> Option<String>;
+}
+
+impl CodeOf for Error {
+    fn finding_code_for_test(&self) -> Option<String> {
+        match self {
+            Error::InvalidModel { finding, .. } => Some(finding.code.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[test]
 fn dart_and_gblinear_shapes_are_checked() {
     let mut v: serde_json::Value =
         serde_json::from_slice(&fixture("2.1.4/dart.json")).expect("dart");

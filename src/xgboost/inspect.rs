@@ -368,7 +368,7 @@ fn summarize(m: &Model, findings: &[Finding], stats: &[TreeStats]) -> Summary {
             let npt = m.num_parallel_tree();
             let rounds = match &t.iteration_indptr {
                 Some(ind) if !ind.is_empty() => ind.len() - 1,
-                _ => n / (npt * groups).max(1),
+                _ => n / npt.saturating_mul(groups).max(1),
             };
             let depths: Vec<usize> = stats.iter().map(|s| s.depth).collect();
             let mean = if depths.is_empty() {

@@ -902,9 +902,21 @@ impl Model {
     /// one value per group for tree boosters; for **gblinear** XGBoost 3.1
     /// and 3.2 add the first element to every group (measured on the
     /// fixtures in `testdata/xgboost`, `gblinear-multi`).
+    ///
+    /// Returns an empty vector when the group count is implausible for the
+    /// model's size (more than 65536 groups and more groups than trees or
+    /// weights), so a hostile `num_class` cannot force a huge allocation;
+    /// validation reports such models.
     pub fn group_base_margins(&self) -> Vec<Option<f64>> {
         let per = self.base_margin();
         let groups = self.num_output_groups();
+        let size = match &self.booster {
+            Booster::Trees(t) => t.trees.len(),
+            Booster::Linear(l) => l.weights.len(),
+        };
+        if groups > 65_536 && groups > size {
+            return Vec::new();
+        }
         let linear = matches!(self.booster, Booster::Linear(_));
         (0..groups)
             .map(|g| {

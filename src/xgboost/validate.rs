@@ -330,13 +330,13 @@ fn trees(m: &Model, t: &TreeModel, s: &mut Sink) -> Vec<TreeStats> {
         ));
     }
     let npt = m.num_parallel_tree();
-    if n > 0 && !n.is_multiple_of(npt * groups) {
+    if n > 0 && !n.is_multiple_of(npt.saturating_mul(groups)) {
         s.push(at(
             Finding::warning(
                 "xgb.gbtree.round_shape",
                 format!(
                     "{n} trees is not a whole number of rounds of {} trees (num_parallel_tree {npt} × {groups} group(s))",
-                    npt * groups
+                    npt.saturating_mul(groups)
                 ),
             ),
             m.locate("trees", None),
@@ -457,7 +457,7 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
         ("default_left", t.default_left.len(), n),
     ];
     if vector {
-        lens.push(("base_weights", t.base_weights.len(), n * k));
+        lens.push(("base_weights", t.base_weights.len(), n.saturating_mul(k)));
     } else {
         lens.push(("base_weights", t.base_weights.len(), n));
     }
@@ -725,7 +725,7 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
         }
     }
     if let (Some(lw), true) = (&t.leaf_weights, vector)
-        && lw.len() != n_leaves_total * k
+        && lw.len() != n_leaves_total.saturating_mul(k)
     {
         s.push(at(
             Finding::error(
