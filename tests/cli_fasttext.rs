@@ -110,3 +110,58 @@ fn inspect_reports_shapes() {
     );
     assert!(stdout(&text).contains("wordNgrams 2"), "{}", stdout(&text));
 }
+
+#[test]
+fn predict_json_matches_fasttext_top3() {
+    let expect: serde_json::Value = serde_json::from_slice(
+        &fs::read(repo().join("testdata/fasttext/sup_ngrams.expect.json")).unwrap(),
+    )
+    .unwrap();
+    let preds = expect["predictions"].as_array().unwrap();
+    // Plain corpus-like lines (no embedded newlines or control characters).
+    let chosen: Vec<&serde_json::Value> = preds
+        .iter()
+        .filter(|p| {
+            let t = p["text"].as_str().unwrap();
+            !t.is_empty() && t.chars().all(|c| c == ' ' || !c.is_control())
+        })
+        .take(20)
+        .collect();
+    assert!(chosen.len() >= 10);
+    let input: String = chosen
+        .iter()
+        .map(|p| format!("{}\n", p["text"].as_str().unwrap()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("lines.txt"), input).unwrap();
+    let o = bin()
+        .args([
+            "--json",
+            "predict",
+            &ft("sup_ngrams.bin"),
+            "-k",
+            "3",
+            "--input",
+        ])
+        .arg(dir.path().join("lines.txt"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), chosen.len());
+    for (g, want) in got.iter().zip(&chosen) {
+        assert_eq!(g["label"], want["top3"]["labels"], "{}", want["text"]);
+        for (a, b) in g["prob"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(want["top3"]["probs"].as_array().unwrap())
+        {
+            assert!(
+                (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1e-5,
+                "{a} vs {b}"
+            );
+        }
+    }
+}

@@ -78,6 +78,11 @@ pub enum Command {
     /// List the SageMaker container tags: pinned xgboost/Python, discovery rules, image URIs.
     #[command(after_help = "Example:\n  sm-pack containers --region eu-west-1")]
     Containers(super::verify::ContainersArgs),
+    /// Predict locally with sm-pack's pure-Rust evaluators (same numbers as the real library).
+    #[command(
+        after_help = "Examples:\n  sm-pack predict langid.bin --input lines.txt -k 2\n  echo 'some text' | sm-pack --json predict langid.bin"
+    )]
+    Predict(super::predict::PredictArgs),
     /// Upload an existing model.tar.gz (with its manifest and SHA256SUMS) to S3, verified.
     #[command(after_help = "Example:\n  sm-pack upload model.tar.gz s3://my-bucket/models/churn/")]
     Upload(super::upload::UploadArgs),

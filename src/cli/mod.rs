@@ -2,6 +2,7 @@
 
 pub mod args;
 mod inspect;
+pub mod predict;
 mod render;
 pub mod style;
 pub mod upload;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::Fasttext(a) => ("fasttext", run_pack(&ctx, Family::Blazingtext, a)),
         Command::Upload(a) => ("upload", upload::run_upload(&ctx, a)),
         Command::Inspect(a) => ("inspect", inspect::run_inspect(&ctx, a)),
+        Command::Predict(a) => ("predict", predict::run_predict(&ctx, a)),
         Command::Verify(a) => ("verify", verify::run_verify(&ctx, a)),
         Command::Containers(a) => ("containers", verify::run_containers(&ctx, a)),
     };
