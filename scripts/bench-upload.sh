@@ -4,9 +4,9 @@
 #
 #   scripts/bench-upload.sh [MODEL] [ROUNDS]
 #
-# MODEL   a fastText .bin (default: /tmp/ftbig/big_sup.bin if present, else an
-#         ~800 MB synthetic supervised model with pseudo-random weights is generated
-#         in the scratch folder).
+# MODEL   a fastText .bin (default: /tmp/ftbig/big_sup.bin if present), or "synthetic":
+#         an ~800 MB supervised model with pseudo-random weights (hardly compressible,
+#         so ~800 MB go up) generated in the scratch folder.
 # ROUNDS  how many times each variant runs, interleaved (default 3).
 #
 # Needs: cargo, python3, the aws CLI (for the `tar czf` + `aws s3 cp` baseline and
@@ -26,16 +26,17 @@ mkdir -p "$bench_dir"
 log() { echo "bench: $*" >&2; }
 
 model="${1:-}"
-if [[ -z "$model" ]]; then
-    if [[ -f /tmp/ftbig/big_sup.bin ]]; then
-        model=/tmp/ftbig/big_sup.bin
-    else
-        model="$bench_dir/synthetic.bin"
+if [[ -z "$model" && -f /tmp/ftbig/big_sup.bin ]]; then
+    model=/tmp/ftbig/big_sup.bin
+fi
+if [[ -z "$model" || "$model" == synthetic ]]; then
+    model="$bench_dir/synthetic.bin"
+    if [[ ! -f "$model" ]]; then
         log "generating an ~800 MB synthetic fastText model at $model"
         python3 - "$model" <<'EOF'
 import os, struct, sys
 # Supervised fastText v12: dim 100, 2,000,000 hash buckets + 26 words (BlazingText's
-# default shape), weights pseudo-random finite floats (they compress like trained ones: hardly).
+# default shape), weights pseudo-random finite floats: hardly compressible, the upload's worst case.
 out = sys.argv[1]
 dim, nwords, nlabels, bucket = 100, 26, 4, 2_000_000
 words = [b"</s>"] + [b"w%d" % i for i in range(1, nwords)]
@@ -92,58 +93,76 @@ cat "$model" >/dev/null # warm the page cache
 part_args=()
 [[ -n "${PART_SIZE:-}" ]] && part_args=(--part-size "$PART_SIZE")
 
-now() { date +%s.%N; }
-elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+server_pid="$SM_PACK_TEST_S3_PID"
+clk=$(getconf CLK_TCK)
+# CPU seconds the server has used so far (it shares this machine's cores).
+server_cpu() { awk -v c="$clk" '{printf "%.2f", ($14 + $15) / c}' "/proc/$server_pid/stat"; }
+# run NAME CMD...: wall and CPU (user+sys) of CMD, and the server's CPU meanwhile.
+run() {
+    local name=$1
+    shift
+    local s0 s1 wall user sys
+    s0=$(server_cpu)
+    /usr/bin/time -f "%e %U %S" -o "$bench_dir/time.$name" "$@"
+    s1=$(server_cpu)
+    read -r wall user sys <"$bench_dir/time.$name"
+    printf -v "wall_$name" '%s' "$wall"
+    printf -v "cpu_$name" '%s' "$(python3 -c "print(f'{$user + $sys:.2f}')")"
+    printf -v "srv_$name" '%s' "$(python3 -c "print(f'{$s1 - $s0:.2f}')")"
+}
 
 results="$bench_dir/results.tsv"
-printf 'round\tpack\tpack+upload\ttar_czf\taws_s3_cp\ttar+cp\tarchive_bytes\n' >"$results"
+printf 'round\tvariant\twall\tcpu\tserver_cpu\n' >"$results"
 for r in $(seq 1 "$rounds"); do
     rm -rf "$bench_dir/a" "$bench_dir/b" "$bench_dir/c"
     mkdir -p "$bench_dir/a" "$bench_dir/b" "$bench_dir/c"
 
-    t0=$(now)
-    "$bin" fasttext "$model" -o "$bench_dir/a/model.tar.gz" -q
-    t1=$(now)
-    pack=$(elapsed "$t0" "$t1")
-
-    t0=$(now)
-    "$bin" fasttext "$model" -o "$bench_dir/b/model.tar.gz" -q \
+    run pack "$bin" fasttext "$model" -o "$bench_dir/a/model.tar.gz" -q
+    run packup "$bin" fasttext "$model" -o "$bench_dir/b/model.tar.gz" -q \
         --upload "s3://bench/round-$r/" --endpoint-url "$endpoint" --path-style "${part_args[@]}"
-    t1=$(now)
-    packup=$(elapsed "$t0" "$t1")
     cmp -s "$bench_dir/a/model.tar.gz" "$bench_dir/b/model.tar.gz" || {
         log "archives differ between the runs"
         exit 1
     }
+    run uponly "$bin" upload "$bench_dir/a/model.tar.gz" "s3://bench/upload-$r/" -q \
+        --endpoint-url "$endpoint" --path-style "${part_args[@]}"
+    run tarz tar czhf "$bench_dir/c/model.tar.gz" -C "$bench_dir/tarsrc" model.bin
+    run awscp aws --endpoint-url "$endpoint" s3 cp --quiet "$bench_dir/c/model.tar.gz" "s3://bench/cli-$r/model.tar.gz"
 
-    t0=$(now)
-    tar czhf "$bench_dir/c/model.tar.gz" -C "$bench_dir/tarsrc" model.bin
-    t1=$(now)
-    aws s3 cp --quiet "$bench_dir/c/model.tar.gz" "s3://bench/cli-$r/model.tar.gz"
-    t2=$(now)
-    tarz=$(elapsed "$t0" "$t1")
-    cp=$(elapsed "$t1" "$t2")
-    tarcp=$(elapsed "$t0" "$t2")
-
-    bytes=$(stat -c %s "$bench_dir/a/model.tar.gz")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$pack" "$packup" "$tarz" "$cp" "$tarcp" "$bytes" >>"$results"
-    log "round $r: pack ${pack}s, pack+upload ${packup}s, tar czf ${tarz}s + aws s3 cp ${cp}s"
+    for v in pack packup uponly tarz awscp; do
+        w="wall_$v" c="cpu_$v" s="srv_$v"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$v" "${!w}" "${!c}" "${!s}" >>"$results"
+    done
+    log "round $r: pack ${wall_pack}s, pack+upload ${wall_packup}s, upload alone ${wall_uponly}s, tar czf ${wall_tarz}s + aws s3 cp ${wall_awscp}s"
     # ministack keeps objects in memory: free them between rounds.
     aws s3 rm --quiet --recursive s3://bench/ >/dev/null
 done
+archive_bytes=$(stat -c %s "$bench_dir/a/model.tar.gz")
 
-python3 - "$results" "$model_size" <<'EOF'
+python3 - "$results" "$model_size" "$archive_bytes" "$(nproc)" <<'EOF'
 import csv, statistics, sys
+from collections import defaultdict
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-size = int(sys.argv[2])
-f = lambda k: [float(r[k]) for r in rows]
-print(f"model {size/1e6:.0f} MB -> archive {int(rows[0]['archive_bytes'])/1e6:.0f} MB, {len(rows)} rounds (wall seconds)")
-print(f"{'round':>5} {'pack':>8} {'pack+upload':>12} {'ratio':>6} {'tar czf':>8} {'aws s3 cp':>10} {'tar+cp':>8} {'ratio':>6}")
+size, archive, cores = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+by = defaultdict(dict)
 for r in rows:
-    p, pu, t, c, tc = (float(r[k]) for k in ("pack", "pack+upload", "tar_czf", "aws_s3_cp", "tar+cp"))
-    print(f"{r['round']:>5} {p:8.2f} {pu:12.2f} {pu/p:6.2f} {t:8.2f} {c:10.2f} {tc:8.2f} {tc/p:6.2f}")
-med = {k: statistics.median(f(k)) for k in ("pack", "pack+upload", "tar+cp", "aws_s3_cp", "tar_czf")}
-print(f"{'median':>5} {med['pack']:8.2f} {med['pack+upload']:12.2f} {med['pack+upload']/med['pack']:6.2f} "
-      f"{med['tar_czf']:8.2f} {med['aws_s3_cp']:10.2f} {med['tar+cp']:8.2f} {med['tar+cp']/med['pack']:6.2f}")
-print("ratio = time / pack alone (same round); goal: pack+upload <= 1.15")
+    by[r["round"]][r["variant"]] = {k: float(r[k]) for k in ("wall", "cpu", "server_cpu")}
+print(f"model {size/1e6:.0f} MB -> archive {archive/1e6:.0f} MB; {len(by)} rounds on {cores} cores; "
+      "wall seconds (ratio to pack alone in the same round)")
+print(f"{'round':>5} {'pack':>7} {'pack+upload':>15} {'upload alone':>13} {'tar czf + aws s3 cp':>24}")
+ratios_pu, ratios_tc = [], []
+for n, v in sorted(by.items(), key=lambda kv: int(kv[0])):
+    p, pu, u = v["pack"]["wall"], v["packup"]["wall"], v["uponly"]["wall"]
+    tc = v["tarz"]["wall"] + v["awscp"]["wall"]
+    ratios_pu.append(pu / p)
+    ratios_tc.append(tc / p)
+    print(f"{n:>5} {p:7.2f} {pu:8.2f} ({pu/p:4.2f}) {u:13.2f} "
+          f"{v['tarz']['wall']:7.2f} + {v['awscp']['wall']:5.2f} = {tc:6.2f} ({tc/p:4.2f})")
+med = lambda var, k: statistics.median(v[var][k] for v in by.values())
+print(f"median ratio pack+upload / pack = {statistics.median(ratios_pu):.2f}   "
+      f"(tar czf + aws s3 cp) / pack = {statistics.median(ratios_tc):.2f}   goal: pack+upload <= 1.15")
+print("median CPU seconds (user+sys) of the client, and of the local server meanwhile:")
+for var, label in (("pack", "pack"), ("packup", "pack+upload"), ("uponly", "upload alone"),
+                   ("tarz", "tar czf"), ("awscp", "aws s3 cp")):
+    print(f"  {label:<13} client {med(var, 'cpu'):6.2f}   server {med(var, 'server_cpu'):6.2f}")
 EOF
