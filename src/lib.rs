@@ -11,7 +11,7 @@
 //! use sm_pack::pack::{pack, Family, PackJob};
 //! # let dir = tempfile::tempdir()?;
 //! # let model = dir.path().join("model.bin");
-//! # std::fs::write(&model, b"\x00\x00\x00\x3f")?;
+//! # std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/example/churn-xgboost.json"), &model)?;
 //! let out = dir.path().join("model.tar.gz");
 //! let job = PackJob::new(Family::Xgboost, &model, &out)?;
 //! let outcome = pack(&job)?;

@@ -7,6 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 fn main() {
+    // Behave like other Unix tools when the reader of stdout goes away
+    // (`sm-pack verify x.tar.gz | head`): end quietly instead of panicking.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let flag = cancel.clone();

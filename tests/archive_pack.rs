@@ -527,7 +527,7 @@ fn two_archives_in_one_folder_share_sha256sums() {
     let dir = tempfile::tempdir().unwrap();
     let m = example_model();
     let other = dir.path().join("other.bin");
-    fs::write(&other, b"\x00\x00\x00\x3fother").unwrap();
+    fs::copy(repo().join("testdata/xgboost/3.0.5/logistic.ubj"), &other).unwrap();
     assert!(
         run_in(
             dir.path(),

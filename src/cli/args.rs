@@ -122,6 +122,9 @@ pub struct PackArgs {
 /// Options of `sm-pack inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A model file (XGBoost or fastText; the format is detected from the bytes).
+    /// A model file (XGBoost or fastText) or a model.tar.gz; detected from the bytes.
     pub file: PathBuf,
+    /// XGBoost: exit 1 unless this container tag loads the model and predicts the same numbers.
+    #[arg(long, value_name = "TAG")]
+    pub container: Option<String>,
 }
