@@ -46,7 +46,7 @@ pub struct S3Flags {
     /// more than 10,000 parts).
     #[arg(long, value_name = "SIZE", value_parser = parse_part_size)]
     pub part_size: Option<u64>,
-    /// Parts uploaded at the same time (memory: about (this + 3) × part size).
+    /// Parts uploaded at the same time (memory: at most (this + 4) × part size).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: Option<u16>,
     /// Print what would be uploaded where, and contact nothing.

@@ -2,9 +2,11 @@
 //! parts, a task that uploads them concurrently with per-part SHA-256, and
 //! the completion and read-back checks.
 //!
-//! Memory is bounded: the part being filled, [`QUEUED_PARTS`] parts waiting in
-//! the channel and `concurrency` parts in flight. When S3 is slower than the
-//! producer, the producer blocks (back-pressure) instead of buffering more.
+//! Memory is bounded: the part being filled, one full part being handed
+//! over, [`QUEUED_PARTS`] parts waiting in the channel and `concurrency`
+//! parts in flight, so at most `concurrency + 4` parts. When S3 is slower
+//! than the producer, the producer blocks (back-pressure) instead of
+//! buffering more.
 
 use super::client::{S3Client, Sse, sdk_error};
 use super::error::{Result, UploadError};
@@ -446,6 +448,15 @@ async fn pump(
     let mut next = Some(first);
     let limit = t.concurrency.max(1);
     loop {
+        // Take a part only when a slot is free, so waiting parts stay in the
+        // bounded channel and the producer feels the back-pressure.
+        while set.len() >= limit {
+            tokio::select! {
+                biased;
+                e = stopped(t, stop) => return Err(e),
+                Some(r) = set.join_next() => done.push(joined(r)?),
+            }
+        }
         let part = match next.take() {
             Some(p) => p,
             None => tokio::select! {
@@ -461,13 +472,6 @@ async fn pump(
                 },
             },
         };
-        while set.len() >= limit {
-            tokio::select! {
-                biased;
-                e = stopped(t, stop) => return Err(e),
-                Some(r) = set.join_next() => done.push(joined(r)?),
-            }
-        }
         set.spawn(upload_part(t.clone(), upload_id.to_string(), part));
     }
     while !set.is_empty() {
