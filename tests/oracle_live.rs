@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-const PINNED: [&str; 8] = ["0.90", "1.0.0", "1.2.0", "1.3.3", "1.5.2", "1.7.4", "3.0.5", "3.2.0"];
+const PINNED: [&str; 8] = [
+    "0.90", "1.0.0", "1.2.0", "1.3.3", "1.5.2", "1.7.4", "3.0.5", "3.2.0",
+];
 
 fn venvs() -> PathBuf {
     std::env::var_os("SM_PACK_VENVS")
@@ -52,7 +54,11 @@ fn container_matrix_matches_the_real_libraries() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "run_matrix.py failed: {}", common::stderr(&o));
+    assert!(
+        o.status.success(),
+        "run_matrix.py failed: {}",
+        common::stderr(&o)
+    );
     let fresh: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let committed: serde_json::Value = serde_json::from_slice(
         &std::fs::read(common::repo().join("testdata/xgboost/container-matrix.json")).unwrap(),
@@ -62,7 +68,15 @@ fn container_matrix_matches_the_real_libraries() {
         let mut m = BTreeMap::new();
         for (file, cells) in v["results"].as_object().unwrap() {
             for (ver, cell) in cells.as_object().unwrap() {
-                m.insert((file.clone(), ver.clone()), cell["outcome"].as_str().unwrap().to_string());
+                // A crash and an error are the same outcome for a container (the
+                // endpoint does not come up); which one happens can vary from run
+                // to run when the library reads out of bounds (3.2.0 on 3.1
+                // multi-target pickles).
+                let o = match cell["outcome"].as_str().unwrap() {
+                    "crash" => "fails",
+                    other => other,
+                };
+                m.insert((file.clone(), ver.clone()), o.to_string());
             }
         }
         m
@@ -74,5 +88,10 @@ fn container_matrix_matches_the_real_libraries() {
         .filter(|(k, v)| b.get(*k) != Some(*v))
         .map(|(k, v)| format!("{} under {}: now {v}, recorded {:?}", k.0, k.1, b.get(k)))
         .collect();
-    assert!(diffs.is_empty(), "{} cells changed:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} cells changed:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
