@@ -63,8 +63,8 @@ fn server_killed_mid_upload_is_a_clear_error_and_leaves_no_local_archive() {
     let bucket = bucket_name("killed");
     s3.create_bucket(&bucket);
     let model = env.path("big.bin");
-    fasttext_model(&model, 24 * MIB, 11);
-    env.set("SM_PACK_TEST_PART_DELAY_MS", "300");
+    fasttext_model(&model, 40 * MIB, 11);
+    env.set("SM_PACK_TEST_PART_DELAY_MS", "500");
     // One attempt per request keeps the test short; retries are the SDK's.
     env.set("AWS_MAX_ATTEMPTS", "1");
     let child = start_upload(
@@ -115,8 +115,8 @@ fn outage_mid_upload_aborts_the_upload_once_the_server_is_back() {
     let bucket = bucket_name("outage");
     s3.create_bucket(&bucket);
     let model = env.path("big.bin");
-    fasttext_model(&model, 24 * MIB, 12);
-    env.set("SM_PACK_TEST_PART_DELAY_MS", "300");
+    fasttext_model(&model, 40 * MIB, 12);
+    env.set("SM_PACK_TEST_PART_DELAY_MS", "500");
     env.set("AWS_MAX_ATTEMPTS", "1");
     let child = start_upload(
         &env,

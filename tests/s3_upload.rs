@@ -677,7 +677,7 @@ fn ctrl_c_aborts_the_multipart_upload() {
     let endpoint = need_s3!();
     let (mut env, s3, bucket) = setup("ctrlc", &endpoint);
     let model = env.path("big.bin");
-    fasttext_model(&model, 24 * MIB, 9);
+    fasttext_model(&model, 40 * MIB, 9);
     env.set("SM_PACK_TEST_PART_DELAY_MS", "400");
     let dest = format!("s3://{bucket}/m/");
     let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &endpoint);
