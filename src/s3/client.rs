@@ -110,6 +110,7 @@ impl S3Client {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("sm-pack-s3")
+            .on_thread_start(block_sigpipe)
             .enable_all()
             .build()
             .map_err(|e| UploadError::Internal(format!("cannot start the I/O runtime: {e}")))?;
@@ -194,6 +195,23 @@ impl S3Client {
     /// Runs a future to completion on the client's runtime (from a plain thread).
     pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
+    }
+}
+
+/// Blocks SIGPIPE in the calling thread (the runtime's threads, where the
+/// HTTP connections write). The binary restores SIGPIPE's default action so
+/// that `sm-pack … | head` ends quietly; without this, a server closing a
+/// connection while a part is being written (`writev` has no `MSG_NOSIGNAL`)
+/// would kill the process before it could retry or abort the upload. With the
+/// signal blocked, the write fails with EPIPE and the SDK handles it.
+fn block_sigpipe() {
+    // SAFETY: plain libc calls on a local, initialised signal set; they only
+    // change this thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

@@ -136,8 +136,13 @@ pub struct Run {
 
 impl From<Output> for Run {
     fn from(o: Output) -> Self {
+        use std::os::unix::process::ExitStatusExt;
         Run {
-            code: o.status.code().unwrap_or(-1),
+            // A signal shows as -(signal number).
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| -o.status.signal().unwrap_or(1000)),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
