@@ -190,8 +190,8 @@ pub trait Publisher {
         archive_name: &str,
         input_size: u64,
     ) -> Result<Option<&mut (dyn std::io::Write + Send)>>;
-    /// The archive is complete (still at its temporary path `staged`).
-    fn publish_archive(&mut self, staged: &Path, record: &ArchiveRecord) -> Result<UploadRecord>;
+    /// The archive is complete and validated (not yet renamed into place).
+    fn publish_archive(&mut self, record: &ArchiveRecord) -> Result<UploadRecord>;
     /// The final manifest (with the upload record), after the archive.
     fn publish_sidecars(&mut self, manifest_json: &str) -> Result<()>;
     /// The run failed or was refused: undo what can be undone. Returns the
@@ -327,9 +327,7 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         findings: exam.findings.clone(),
     };
     if let Some(p) = publisher.as_mut() {
-        manifest
-            .uploads
-            .push(p.publish_archive(staged.file.temp_path(), record)?);
+        manifest.uploads.push(p.publish_archive(record)?);
     }
     let manifest_json = manifest.to_json();
     let manifest_name = manifest_path

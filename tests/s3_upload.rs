@@ -246,6 +246,22 @@ fn upload_command_for_an_existing_archive() {
     run.ok();
     let r = run.json();
     assert_eq!(r["upload"]["archive"]["status"], "already-uploaded");
+    // --force replaces different content only: the same bytes are still not sent.
+    let run = env.run(&[
+        "upload",
+        "out/model.tar.gz",
+        &dest,
+        "--endpoint-url",
+        &endpoint,
+        "--path-style",
+        "--force",
+        "--json",
+    ]);
+    run.ok();
+    assert_eq!(
+        run.json()["upload"]["archive"]["status"],
+        "already-uploaded"
+    );
 }
 
 #[test]

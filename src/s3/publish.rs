@@ -399,7 +399,13 @@ impl ArchiveUpload {
         let existing = client.block_on(probe(&client, &self.dest.bucket, &self.key, true))?;
         let mut if_none_match = !self.opts.force;
         match existing {
-            Existing::Present(_) if self.opts.force => if_none_match = false,
+            // Forced: replace it, unless it is known to hold these very bytes.
+            Existing::Present(remote)
+                if self.opts.force
+                    && (known_sha256.is_none() || known_sha256 != remote.sha256.as_deref()) =>
+            {
+                if_none_match = false;
+            }
             Existing::Present(remote) => {
                 match (known_sha256, remote.sha256.as_deref()) {
                     (Some(ours), Some(theirs)) if ours == theirs => {
@@ -435,7 +441,7 @@ impl ArchiveUpload {
 
     /// The archive is complete with this digest and size: finish its upload
     /// (or decide about the object already there).
-    fn finish_archive(&mut self, staged: &Path, sha256: &str, size: u64) -> Result<UploadRecord> {
+    fn finish_archive(&mut self, sha256: &str, size: u64) -> Result<UploadRecord> {
         let stage = std::mem::replace(&mut self.stage, Stage::Published);
         let bucket = self.dest.bucket.clone();
         let report = match stage {
@@ -465,10 +471,6 @@ impl ArchiveUpload {
                         &r,
                         sha256,
                     )
-                } else if self.opts.force {
-                    // Not reached by the pack flow (forced uploads stream); kept
-                    // for callers that publish a finished file.
-                    return self.upload_file_now(staged, sha256, size);
                 } else {
                     return Err(UploadError::Exists {
                         uri: self.uri(),
@@ -479,42 +481,6 @@ impl ArchiveUpload {
             Stage::Idle | Stage::Published => {
                 return Err(UploadError::Internal("the archive was not started".into()));
             }
-        };
-        let record = report.record.clone();
-        self.archive = Some(report);
-        Ok(record)
-    }
-
-    /// Uploads a finished archive file (no streaming).
-    fn upload_file_now(&mut self, path: &Path, sha256: &str, size: u64) -> Result<UploadRecord> {
-        let client = self.client()?;
-        let part_size = part_size_for(size, self.opts.part_size)?;
-        let mut target = self.target(&client, &self.key, "application/gzip");
-        target.known_sha256 = Some(sha256.into());
-        target.if_none_match = !self.opts.force;
-        let mut writer = ObjectWriter::new(&client, target, part_size)?;
-        let got = copy_hashing(path, &mut writer, self.opts.cancel.as_deref());
-        let (digest, n) = match got {
-            Ok(v) => v,
-            Err(e) => return Err(writer.abort().unwrap_or(e)),
-        };
-        if digest != sha256 || n != size {
-            writer.abort();
-            return Err(UploadError::LocalMismatch {
-                path: path.display().to_string(),
-                what: "the digest it was announced with",
-                detail: format!(
-                    "read {n} bytes with SHA-256 {digest}, expected {size} bytes with {sha256}"
-                ),
-            });
-        }
-        let up = writer.finish(sha256, size)?;
-        let report = ObjectReport {
-            status: ObjectStatus::Uploaded,
-            record: up.record,
-            size,
-            sha256: sha256.into(),
-            method: up.method,
         };
         let record = report.record.clone();
         self.archive = Some(report);
@@ -621,12 +587,8 @@ impl Publisher for ArchiveUpload {
         Ok(self.sink())
     }
 
-    fn publish_archive(
-        &mut self,
-        staged: &Path,
-        record: &ArchiveRecord,
-    ) -> crate::Result<UploadRecord> {
-        Ok(self.finish_archive(staged, &record.sha256, record.size)?)
+    fn publish_archive(&mut self, record: &ArchiveRecord) -> crate::Result<UploadRecord> {
+        Ok(self.finish_archive(&record.sha256, record.size)?)
     }
 
     fn publish_sidecars(&mut self, manifest_json: &str) -> crate::Result<()> {
@@ -849,7 +811,7 @@ pub fn upload_archive_file(
             return Err(up.abort_upload().unwrap_or(e));
         }
     }
-    let record = up.finish_archive(archive, &expected, size)?;
+    let record = up.finish_archive(&expected, size)?;
 
     if let Some(mut manifest) = local.manifest {
         let (manifest_path, sums_path) = sidecar_paths(archive);
