@@ -29,6 +29,7 @@
 //! ```
 
 pub mod binary;
+pub mod convert;
 pub mod doc;
 mod from_doc;
 pub mod inspect;
@@ -38,6 +39,7 @@ pub mod pickle;
 pub mod sniff;
 pub mod ubjson;
 pub mod validate;
+pub mod write;
 
 pub use inspect::{Inspection, Summary};
 
