@@ -60,8 +60,13 @@ pub struct PackJob {
     pub model: PathBuf,
     /// Where to write the archive; sidecars go beside it.
     pub output: PathBuf,
-    /// Container tag to judge against, when given.
+    /// Container tag to judge against, when given. XGBoost: the model is
+    /// converted for it when the tag would not load it as given (see
+    /// [`crate::xgboost::convert::prepare_for_pack`]).
     pub container: Option<String>,
+    /// XGBoost: pack the file as given even when the container's verdict is
+    /// not *loads* (the outcome then reports a failed container check).
+    pub no_convert: bool,
     /// Archive options.
     pub options: PackOptions,
     /// fastText validation options (e.g. allowing quantized models).
@@ -80,6 +85,7 @@ impl PackJob {
             model: model.into(),
             output: output.into(),
             container: None,
+            no_convert: false,
             options: PackOptions::from_env()?,
             fasttext: crate::fasttext::Options::default(),
         })
@@ -110,6 +116,18 @@ pub struct PackOutcome {
     pub findings: Vec<Finding>,
     /// Model summary.
     pub model: Option<serde_json::Value>,
+    /// XGBoost: the container judged and what was done about it
+    /// (conversion), when the family has containers.
+    pub container: Option<crate::xgboost::convert::ContainerCheck>,
+}
+
+impl PackOutcome {
+    /// The process exit code: 0 when packed and the container check (if
+    /// any) passed, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        let failed = self.container.as_ref().is_some_and(|c| c.failed);
+        if self.packed && !failed { 0 } else { 1 }
+    }
 }
 
 /// Sidecar paths for an archive path.
@@ -246,7 +264,10 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         files: None,
         findings: exam.findings,
         model: exam.summary,
+        container: None,
     };
+    // XGBoost: the container check and the conversion, if one is made.
+    let mut prep: Option<crate::xgboost::convert::PackPrep> = None;
     let archive_name = job
         .output
         .file_name()
@@ -286,16 +307,45 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
             (exam, staged)
         }
         Family::Xgboost => {
-            let exam = examine(job.family, &job.model)?;
+            let mut exam = examine(job.family, &job.model)?;
             if exam.findings.has_errors() {
                 return Ok(refused(exam));
             }
+            let p = crate::xgboost::convert::prepare_for_pack(
+                &job.model,
+                job.container.as_deref(),
+                job.no_convert,
+            )?;
+            exam.findings.extend(p.findings.iter().cloned());
+            if p.refusal.is_some() {
+                let mut o = refused(exam);
+                o.container = Some(p.check);
+                return Ok(o);
+            }
+            // A converted model is packed from a temporary copy of its bytes.
+            let converted = match &p.conversion {
+                Some(c) => {
+                    let mut t = tempfile::NamedTempFile::new().map_err(|e| {
+                        Error::io("create a temporary file in", std::env::temp_dir(), e)
+                    })?;
+                    std::io::Write::write_all(&mut t, &c.bytes)
+                        .map_err(|e| Error::io("write", t.path().to_path_buf(), e))?;
+                    exam.summary = Some(c.summary_json());
+                    Some(t)
+                }
+                None => None,
+            };
+            let member = match &converted {
+                Some(t) => Member::new(t.path(), job.family.member_name()),
+                None => member.clone(),
+            };
             let staged = stage_archive_with_sink(
                 std::slice::from_ref(&member),
                 &job.output,
                 &job.options,
                 sink,
             )?;
+            prep = Some(p);
             (exam, staged)
         }
     };
@@ -310,6 +360,12 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         size: member_rec.as_ref().map(|m| m.size).unwrap_or(0),
         sha256: member_rec.map(|m| m.sha256).unwrap_or_default(),
     };
+    let mut source = source;
+    if let Some(p) = prep.as_ref().filter(|p| p.conversion.is_some()) {
+        // The source record is the file as given, not the converted member.
+        source.size = p.original_size;
+        source.sha256 = p.original_sha256.clone();
+    }
     let created = crate::archive::source_date_epoch()?;
     let mut manifest = Manifest::new(
         Target {
@@ -322,6 +378,9 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         created,
     );
     manifest.model = exam.summary.clone();
+    if let Some(c) = prep.as_ref().and_then(|p| p.conversion.as_ref()) {
+        manifest.conversion = Some(c.manifest_record());
+    }
     manifest.validation = ValidationRecord {
         verdict: verdict(&exam.findings).into(),
         findings: exam.findings.clone(),
@@ -366,6 +425,7 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         model: exam.summary,
         findings: exam.findings,
         manifest: Some(manifest),
+        container: prep.map(|p| p.check),
         files: Some(WrittenFiles {
             archive,
             manifest: manifest_written,

@@ -83,6 +83,12 @@ pub enum Command {
         after_help = "Examples:\n  sm-pack predict langid.bin --input lines.txt -k 2\n  echo 'some text' | sm-pack --json predict langid.bin"
     )]
     Predict(super::predict::PredictArgs),
+    /// Convert an XGBoost model so that a SageMaker container tag loads it and predicts the
+    /// same numbers (encoding, dialect, base_score, objective configuration, layouts).
+    #[command(
+        after_help = "Examples:\n  sm-pack convert model.ubj --container 1.3-1 -o model.json\n  sm-pack convert model.pkl --container 1.7-1 --to json -o xgboost-model\n\nExit codes: 0 converted, 1 refused (nothing written), 2 I/O or usage error."
+    )]
+    Convert(super::convert::ConvertArgs),
     /// Upload an existing model.tar.gz (with its manifest and SHA256SUMS) to S3, verified.
     #[command(after_help = "Example:\n  sm-pack upload model.tar.gz s3://my-bucket/models/churn/")]
     Upload(super::upload::UploadArgs),
@@ -99,9 +105,15 @@ pub struct PackArgs {
     /// Overwrite the archive and its sidecars if they exist.
     #[arg(long)]
     pub force: bool,
-    /// SageMaker container tag to target (e.g. 1.7-1).
+    /// SageMaker container tag to target (e.g. 1.7-1). XGBoost: a model this tag would not
+    /// load, or would mispredict, is converted for it (see --no-convert). Without it the
+    /// model is judged against the newest tag and never converted.
     #[arg(long, value_name = "TAG")]
     pub container: Option<String>,
+    /// XGBoost: pack the model as given even when --container's tag would not load it or
+    /// would mispredict; exit 1 in that case.
+    #[arg(long, requires = "container")]
+    pub no_convert: bool,
     /// gzip level, 0 (store) to 9 (smallest).
     #[arg(long, default_value_t = sm_pack::archive::DEFAULT_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,

@@ -1,6 +1,7 @@
 //! The command-line front end: parse, call the library, render, exit code.
 
 pub mod args;
+mod convert;
 mod inspect;
 pub mod predict;
 mod render;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::Upload(a) => ("upload", upload::run_upload(&ctx, a)),
         Command::Inspect(a) => ("inspect", inspect::run_inspect(&ctx, a)),
         Command::Predict(a) => ("predict", predict::run_predict(&ctx, a)),
+        Command::Convert(a) => ("convert", convert::run_convert(&ctx, a)),
         Command::Verify(a) => ("verify", verify::run_verify(&ctx, a)),
         Command::Containers(a) => ("containers", verify::run_containers(&ctx, a)),
     };
@@ -137,6 +139,7 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     let mut uploader = upload::PackUpload::new(ctx, &a.upload, a.force)?;
     let mut job = PackJob::new(family, &a.model, &a.output)?;
     job.container = a.container.clone();
+    job.no_convert = a.no_convert;
     job.options.level = a.level;
     job.options.threads = a.threads;
     job.options.follow_symlinks = a.follow_symlinks;
@@ -154,7 +157,7 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
         b.finish_and_clear();
     }
     let outcome: PackOutcome = outcome.map_err(|e| uploader.map_error(e))?;
-    let code = if outcome.packed { 0 } else { 1 };
+    let code = outcome.exit_code();
     if ctx.json {
         let mut report = json!({
             "schema": REPORT_SCHEMA,
@@ -171,6 +174,7 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         render::pack_report(ctx, family, &a.model, &outcome);
+        convert::render_container_check(ctx, &outcome);
         uploader.render(ctx);
     }
     Ok(code)

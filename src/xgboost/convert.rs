@@ -71,7 +71,7 @@ impl Request {
 }
 
 /// One change the converter made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Change {
     /// Stable code (`convert.base_score`, `convert.objective_config`, ...).
     pub code: String,
@@ -162,6 +162,13 @@ pub struct Conversion {
 }
 
 impl Conversion {
+    /// The format reader's summary of the converted model (what the
+    /// manifest's `model` holds when the converted file is packed).
+    pub fn summary_json(&self) -> serde_json::Value {
+        let (findings, stats) = crate::xgboost::validate::validate(&self.model);
+        crate::xgboost::Inspection::new(self.model.clone(), findings, &stats).summary_json()
+    }
+
     /// The manifest's `conversion` record.
     pub fn manifest_record(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(J::Null)
@@ -1040,8 +1047,13 @@ pub fn plan(src: &Model, d: &Dialect) -> std::result::Result<Plan, Vec<Reason>> 
             if !t.dart {
                 t.weight_drop = None;
             }
-            if t.cats.is_some() && !at_least(v, 3, 1) {
-                t.cats = None;
+            if let Some(cats) = t.cats.take_if(|_| !at_least(v, 3, 1))
+                && cats
+                    .value
+                    .get("enc")
+                    .and_then(|e| e.value.array_len())
+                    .is_some_and(|n| n > 0)
+            {
                 changes.push(Change::new(
                     "convert.cats",
                     format!("the category names ('cats', xgboost 3.1+) are dropped: xgboost {vt} cannot store them; the trees split on category codes, which is what the container receives"),
@@ -1596,4 +1608,166 @@ pub fn multi_target_layout(d: &Dialect) -> Option<MultiTargetLayout> {
     } else {
         Some(MultiTargetLayout::PerNodeBaseWeights)
     }
+}
+
+// ---------------------------------------------------------------------------
+// The packing pipeline
+
+/// What `sm-pack xgboost` found out about the target container, and did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerCheck {
+    /// The tag judged against.
+    pub tag: String,
+    /// Its pinned xgboost.
+    pub xgboost: String,
+    /// No tag was given: the newest tag was judged, nothing was converted.
+    pub default_tag: bool,
+    /// The verdict for the model file as given.
+    pub verdict: Verdict,
+    /// Tags whose verdict for the file as given is *loads*.
+    pub loads_in: Vec<String>,
+    /// The model was converted for the tag (the archive holds the converted file).
+    pub converted: bool,
+    /// Packing must exit 1: `--no-convert` with a verdict other than *loads*,
+    /// or the conversion was refused.
+    pub failed: bool,
+    /// One sentence for the report.
+    pub message: String,
+}
+
+/// The container part of packing an XGBoost model.
+#[derive(Debug, Clone)]
+pub struct PackPrep {
+    /// What was found and done.
+    pub check: ContainerCheck,
+    /// The conversion, when one was made (its bytes are what gets packed).
+    pub conversion: Option<Conversion>,
+    /// The refusal, when the model needed a conversion that cannot be made.
+    pub refusal: Option<Refusal>,
+    /// Findings to add to the report (`container.verdict`, `xgb.convert.refused`).
+    pub findings: Vec<crate::report::Finding>,
+    /// Size of the model file as given.
+    pub original_size: u64,
+    /// SHA-256 of the model file as given.
+    pub original_sha256: String,
+}
+
+/// Decides what packing does about the container:
+///
+/// * with `container` given: the file is judged for that tag; when the
+///   verdict is not *loads* it is converted (unless `no_convert`, in which
+///   case it is packed as given and [`ContainerCheck::failed`] is set); a
+///   refused conversion sets [`PackPrep::refusal`] and nothing is packed;
+/// * without: the file is judged for the newest tag and the verdict is
+///   reported (a warning when it is not *loads*), but nothing is converted:
+///   sm-pack changes the bytes of a model only for a container the user
+///   named.
+pub fn prepare_for_pack(
+    path: &std::path::Path,
+    container: Option<&str>,
+    no_convert: bool,
+) -> Result<PackPrep> {
+    use crate::report::Finding;
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let (model, _) = crate::xgboost::read_model(&bytes)?;
+    let table = ContainerTable::builtin()?;
+    let c = match container {
+        Some(t) => table.require(t)?,
+        None => table.newest_xgboost(),
+    };
+    let verdict = c.judge_model_file(&model, Some(&bytes), None);
+    let loads_in: Vec<String> = table
+        .containers()
+        .iter()
+        .filter(|x| x.judge_model_file(&model, Some(&bytes), None).is_loads())
+        .map(|x| x.tag.clone())
+        .collect();
+    let mut check = ContainerCheck {
+        tag: c.tag.clone(),
+        xgboost: c.xgboost_text.clone(),
+        default_tag: container.is_none(),
+        verdict: verdict.clone(),
+        loads_in: loads_in.clone(),
+        converted: false,
+        failed: false,
+        message: String::new(),
+    };
+    let mut prep = PackPrep {
+        check: check.clone(),
+        conversion: None,
+        refusal: None,
+        findings: Vec::new(),
+        original_size: bytes.len() as u64,
+        original_sha256: crate::hash::sha256_hex(&bytes),
+    };
+    let loads_list = if loads_in.is_empty() {
+        "no tag loads it as given".to_string()
+    } else {
+        format!("tags that load it as given: {}", loads_in.join(", "))
+    };
+    if verdict.is_loads() {
+        check.message = format!(
+            "{} (xgboost {}){}: loads",
+            c.tag,
+            c.xgboost_text,
+            if container.is_none() {
+                " — the newest tag, judged because no --container was given"
+            } else {
+                ""
+            }
+        );
+        prep.check = check;
+        return Ok(prep);
+    }
+    if container.is_none() {
+        check.message = format!(
+            "{} (xgboost {}, the newest tag; no --container was given): {verdict}; {loads_list}. Nothing was converted: pass --container TAG for the tag you deploy to, and sm-pack converts the model when that tag needs it",
+            c.tag, c.xgboost_text
+        );
+        prep.findings.push(
+            Finding::warning("container.verdict", check.message.clone())
+                .with_hint("pass --container TAG (sm-pack containers lists them)"),
+        );
+        prep.check = check;
+        return Ok(prep);
+    }
+    if no_convert {
+        check.failed = true;
+        check.message = format!(
+            "{} (xgboost {}): {verdict}; packed as given because of --no-convert ({loads_list})",
+            c.tag, c.xgboost_text
+        );
+        prep.findings.push(
+            Finding::warning("container.verdict", check.message.clone())
+                .with_hint("drop --no-convert to let sm-pack convert the model for this tag"),
+        );
+        prep.check = check;
+        return Ok(prep);
+    }
+    match convert(&model, Some(&bytes), &Request::for_tag(&c.tag))? {
+        Outcome::Converted(conv) => {
+            check.converted = true;
+            check.message = format!(
+                "{} (xgboost {}): the model as given {}; packed converted to {} ({})",
+                c.tag,
+                c.xgboost_text,
+                verdict.label(),
+                conv.to.description,
+                conv.verdict_after.label()
+            );
+            prep.conversion = Some(*conv);
+        }
+        Outcome::Refused(r) => {
+            check.failed = true;
+            check.message = r.message();
+            let mut f = Finding::error("xgb.convert.refused", r.message());
+            if let Some(t) = &r.oldest_tag {
+                f = f.with_hint(format!("target {t} or a newer tag (--container {t})"));
+            }
+            prep.findings.push(f);
+            prep.refusal = Some(*r);
+        }
+    }
+    prep.check = check;
+    Ok(prep)
 }

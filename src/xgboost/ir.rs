@@ -775,7 +775,9 @@ pub struct ObjectiveInfo {
 /// Every objective XGBoost 0.90 – 3.4 knows.
 pub const OBJECTIVES: &[ObjectiveInfo] = &[
     obj("reg:squarederror", 0, 90, Link::Identity, false),
-    obj_until("reg:linear", 0, 90, Link::Identity, 1, 7),
+    // Deprecated (saved as reg:squarederror since 1.0) but still loaded by
+    // 3.0.5 and 3.2.0 (testdata/xgboost/container-matrix.json).
+    obj("reg:linear", 0, 90, Link::Identity, false),
     obj("reg:squaredlogerror", 1, 0, Link::Identity, false),
     obj("reg:logistic", 0, 90, Link::Logit, false),
     obj("reg:pseudohubererror", 1, 2, Link::Identity, false),
@@ -807,23 +809,6 @@ const fn obj(name: &'static str, ma: u32, mi: u32, link: Link, multiclass: bool)
     }
 }
 
-const fn obj_until(
-    name: &'static str,
-    ma: u32,
-    mi: u32,
-    link: Link,
-    ua: u32,
-    ui: u32,
-) -> ObjectiveInfo {
-    ObjectiveInfo {
-        name,
-        since: Version::mm(ma, mi),
-        until: Some(Version::mm(ua, ui)),
-        link,
-        multiclass: false,
-    }
-}
-
 /// Looks up an objective by name.
 pub fn objective_info(name: &str) -> Option<&'static ObjectiveInfo> {
     OBJECTIVES.iter().find(|o| o.name == name)
@@ -838,10 +823,10 @@ impl Objective {
 
 impl Model {
     /// The link the producing XGBoost uses to turn the stored `base_score`
-    /// into a margin. `binary:logitraw` inherited the logit until 1.3.0 and
-    /// uses the identity from 1.3.1 (backport of dmlc/xgboost#6517, verified
-    /// on the fixtures). A binary header says only `1.3`; it is taken as
-    /// 1.3.1+ (the identity).
+    /// into a margin. `binary:logitraw` inherited the logit before 1.3 and
+    /// uses the identity from 1.3 (measured: 1.0/1.2 files mispredict in
+    /// 1.3.3, 1.3.3 files load in 1.3.3 and later; the same boundary as
+    /// [`crate::container`]'s verdicts).
     pub fn base_score_link(&self) -> Link {
         let link = self
             .objective
@@ -854,11 +839,7 @@ impl Model {
                 .exact
                 .or(self.version.max)
                 .unwrap_or(self.version.min);
-            let old = match v.patch {
-                Some(p) => (v.major, v.minor, p) < (1, 3, 1),
-                None => (v.major, v.minor) < (1, 3),
-            };
-            if old {
+            if (v.major, v.minor) < (1, 3) {
                 return Link::Logit;
             }
         }
