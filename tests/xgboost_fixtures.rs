@@ -1,7 +1,9 @@
 //! Every fixture in `testdata/xgboost/index.json` (models written by the real
 //! XGBoost 0.90 … 3.2.0 in every encoding they can write) parses, the IR
 //! agrees with what the producing library reported after reloading the
-//! file, and the IR reproduces the library's margin predictions.
+//! file, and the evaluator (`sm_pack::xgboost::predict`) reproduces the
+//! library's margin predictions (`tests/xgboost_predict.rs` checks the
+//! evaluator in depth).
 //!
 //! No Python is needed: `index.json` and the prediction CSVs are committed.
 
@@ -9,6 +11,7 @@ use serde_json::Value;
 use sm_pack::Severity;
 use sm_pack::xgboost::inspect_bytes;
 use sm_pack::xgboost::ir::*;
+use sm_pack::xgboost::predict::{DenseMatrix, predict};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -41,64 +44,7 @@ fn csv(path: &Path) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Margin prediction from the IR alone (`reference/xgboost-formats.md` §5):
-/// f32 thresholds, strict `<`, default_left for NaN, listed categories go
-/// right, vector leaves, dart weights, gblinear, intercept as a margin.
-fn predict_margin(m: &Model, x: &[f32]) -> Vec<f64> {
-    let groups = m.num_output_groups();
-    let mut out: Vec<f64> = m
-        .group_base_margins()
-        .into_iter()
-        .map(|b| b.unwrap_or(f64::NAN))
-        .collect();
-    match &m.booster {
-        Booster::Linear(l) => {
-            let nf = m.learner.num_feature as usize;
-            for (g, o) in out.iter_mut().enumerate() {
-                let mut s = f64::from(l.weights[nf * groups + g]);
-                for (f, &v) in x.iter().enumerate().take(nf) {
-                    if !v.is_nan() {
-                        s += f64::from(v) * f64::from(l.weights[f * groups + g]);
-                    }
-                }
-                *o += s;
-            }
-        }
-        Booster::Trees(t) => {
-            for (ti, tr) in t.trees.iter().enumerate() {
-                let w = t.weight_drop.as_ref().map(|w| w[ti]).unwrap_or(1.0);
-                let mut n = 0usize;
-                while !tr.is_leaf(n) {
-                    let v = x[tr.split_indices[n] as usize];
-                    let left = if v.is_nan() {
-                        tr.default_left[n]
-                    } else if tr.is_categorical(n) {
-                        let set = tr.categories.as_ref().and_then(|c| c.of(n)).unwrap_or(&[]);
-                        !(0.0..16_777_216.0).contains(&v) || !set.contains(&(v as i32))
-                    } else {
-                        v < tr.split_conditions[n]
-                    };
-                    n = if left {
-                        tr.left_children[n]
-                    } else {
-                        tr.right_children[n]
-                    } as usize;
-                }
-                let leaf = tr.leaf_value(n).expect("leaf value");
-                if tr.is_vector_leaf() {
-                    for (g, v) in leaf.iter().enumerate() {
-                        out[g] += f64::from(w * v);
-                    }
-                } else {
-                    out[t.tree_info[ti] as usize] += f64::from(w * leaf[0]);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn check_entry(e: &Value, inputs: &mut BTreeMap<String, Vec<Vec<f32>>>) -> Result<(), String> {
+fn check_entry(e: &Value, inputs: &mut BTreeMap<String, DenseMatrix>) -> Result<(), String> {
     let file = e["file"].as_str().ok_or("entry without file")?;
     let bytes = std::fs::read(root().join(file)).map_err(|x| format!("read: {x}"))?;
     let insp = inspect_bytes(&bytes).map_err(|x| format!("inspect failed: {x}"))?;
@@ -206,38 +152,44 @@ fn check_entry(e: &Value, inputs: &mut BTreeMap<String, Vec<Vec<f32>>>) -> Resul
     // Margins.
     let input = e["input"].as_str().ok_or("no input")?;
     let xs = inputs.entry(input.to_string()).or_insert_with(|| {
-        csv(&root().join(input))
+        let rows: Vec<Vec<f32>> = csv(&root().join(input))
             .into_iter()
             .map(|r| r.into_iter().map(|v| v as f32).collect())
-            .collect()
+            .collect();
+        DenseMatrix::from_rows(&rows).expect("input rows")
     });
     let refm = csv(&root().join(e["pred_margin"].as_str().ok_or("no pred_margin")?));
-    if refm.len() != xs.len() {
+    if refm.len() != xs.rows() {
         errs.push(format!(
             "margin rows {} vs input rows {}",
             refm.len(),
-            xs.len()
+            xs.rows()
         ));
     }
     let mut worst = 0.0f64;
-    for (x, r) in xs.iter().zip(&refm) {
-        let ours = predict_margin(m, x);
-        if ours.len() != r.len() {
-            errs.push(format!(
-                "margin width: ours {} vs library {}",
-                ours.len(),
-                r.len()
-            ));
-            break;
-        }
-        for (a, b) in ours.iter().zip(r) {
-            let d = (a - b).abs() / b.abs().max(1.0);
-            if d.is_nan() || d > worst {
-                worst = if d.is_nan() { f64::INFINITY } else { d };
+    match predict(m, xs, true) {
+        Err(e) => errs.push(format!("the evaluator refuses the model: {e}")),
+        Ok(ours) => {
+            for (i, r) in refm.iter().enumerate() {
+                let row = ours.row(i);
+                if row.len() != r.len() {
+                    errs.push(format!(
+                        "margin width: ours {} vs library {}",
+                        row.len(),
+                        r.len()
+                    ));
+                    break;
+                }
+                for (a, b) in row.iter().zip(r) {
+                    let d = (f64::from(*a) - b).abs() / b.abs().max(1.0);
+                    if d.is_nan() || d > worst {
+                        worst = if d.is_nan() { f64::INFINITY } else { d };
+                    }
+                }
             }
         }
     }
-    if worst > 1e-5 {
+    if worst > 1e-6 {
         errs.push(format!(
             "margins differ from the library's by up to {worst:.3e}"
         ));

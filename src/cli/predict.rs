@@ -1,4 +1,5 @@
-//! `sm-pack predict`: quick local predictions with the pure-Rust evaluators.
+//! `sm-pack predict`: quick local predictions with the pure-Rust evaluators
+//! (XGBoost: `sm_pack::xgboost::predict`; fastText: `sm_pack::fasttext::Predictor`).
 
 use super::Ctx;
 use anyhow::{Context, Result};
@@ -11,7 +12,8 @@ use std::path::PathBuf;
 pub struct PredictArgs {
     /// The model file (XGBoost or fastText; detected from the bytes).
     pub model: PathBuf,
-    /// Input rows: text lines for fastText ("-" reads stdin).
+    /// Input rows ("-" reads stdin). XGBoost: a text/csv or text/libsvm request
+    /// body (no header; an empty field or nan is missing). fastText: text lines.
     #[arg(short, long, default_value = "-")]
     pub input: PathBuf,
     /// fastText: number of labels per line (-1 = all).
@@ -20,6 +22,18 @@ pub struct PredictArgs {
     /// fastText: drop labels whose probability is below this.
     #[arg(long, default_value_t = 0.0)]
     pub threshold: f32,
+    /// XGBoost: the input's content type (default: libsvm when the first line has
+    /// index:value tokens, else csv).
+    #[arg(long, value_name = "TYPE", value_parser = ["text/csv", "text/libsvm", "csv", "libsvm"])]
+    pub content_type: Option<String>,
+    /// XGBoost: print raw margins (output_margin=True) instead of transformed values.
+    #[arg(long)]
+    pub margin: bool,
+    /// XGBoost: print what this SageMaker container tag returns (its xgboost's rules,
+    /// the best_ntree_limit its predict passes, its libsvm index handling and
+    /// feature-count checks); refuses when the container cannot serve the model.
+    #[arg(long, value_name = "TAG")]
+    pub container: Option<String>,
 }
 
 fn read_lines(input: &PathBuf) -> Result<Vec<String>> {
@@ -45,13 +59,103 @@ fn is_fasttext(path: &PathBuf) -> Result<bool> {
     Ok(head[..n] == [0xBA, 0x16, 0x4F, 0x2F])
 }
 
+fn read_input(input: &PathBuf) -> Result<String> {
+    let mut bytes = Vec::new();
+    if input.as_os_str() == "-" {
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("reading stdin")?;
+    } else {
+        bytes = std::fs::read(input).map_err(|e| sm_pack::Error::io("read", input, e))?;
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::Error::new(sm_pack::Error::Usage {
+            message: format!(
+                "{}: the input is not UTF-8 (byte {}); the container decodes request bodies as UTF-8",
+                input.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        })
+    })
+}
+
+/// `sm-pack predict` for an XGBoost model: a request body in, the
+/// container's text/csv (or, with --json, application/json) response out.
+fn run_predict_xgboost(ctx: &Ctx, a: &PredictArgs) -> Result<i32> {
+    use sm_pack::xgboost::predict::{self, ContentType, PredictOptions, Predictor};
+    if a.k != 1 || a.threshold != 0.0 {
+        anyhow::bail!(sm_pack::Error::Usage {
+            message: "-k and --threshold apply to fastText models only".into()
+        });
+    }
+    let bytes = std::fs::read(&a.model).map_err(|e| sm_pack::Error::io("read", &a.model, e))?;
+    let (model, _) = sm_pack::xgboost::read_model(&bytes)?;
+    let body = read_input(&a.input)?;
+    let content_type = a.content_type.as_deref().and_then(ContentType::parse);
+    let shift = match &a.container {
+        Some(tag) => predict::container_shifts_libsvm(tag)?,
+        None => false,
+    };
+    let num_feature = usize::try_from(model.learner.num_feature).unwrap_or(usize::MAX);
+    let (rows, ct) =
+        predict::parse_request(&body, content_type, shift, num_feature.saturating_add(1))?;
+    let preds = match &a.container {
+        Some(tag) => {
+            // serve_utils.predict checks the feature count of pickled models only.
+            if model.source.pickle.is_some() {
+                predict::container_feature_check(num_feature, rows.cols(), ct)?;
+            }
+            let plan = predict::container_plan(&model, Some(&bytes), tag)?;
+            if !ctx.quiet {
+                if let Some(n) = plan.best_ntree_limit {
+                    eprintln!(
+                        "note: container {} (xgboost {}) predicts with best_ntree_limit={n}",
+                        plan.tag, plan.xgboost
+                    );
+                }
+                if let sm_pack::container::Verdict::LoadsButMispredicts { reasons } = &plan.verdict
+                {
+                    for r in reasons {
+                        eprintln!(
+                            "note: container {} differs from the producer: {}",
+                            plan.tag, r.message
+                        );
+                    }
+                }
+            }
+            Predictor::with_version(&model, plan.version)?.predict(
+                &rows,
+                &PredictOptions {
+                    margin: a.margin,
+                    limit: plan.limit,
+                    threads: 0,
+                },
+            )?
+        }
+        None => Predictor::new(&model)?.predict(
+            &rows,
+            &PredictOptions {
+                margin: a.margin,
+                ..PredictOptions::default()
+            },
+        )?,
+    };
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    if ctx.json {
+        writeln!(out, "{}", predict::json_response(&preds))?;
+    } else {
+        out.write_all(predict::csv_response(&preds).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
 pub fn run_predict(ctx: &Ctx, a: &PredictArgs) -> Result<i32> {
     if !is_fasttext(&a.model)? {
+        return run_predict_xgboost(ctx, a);
+    }
+    if a.margin || a.container.is_some() || a.content_type.is_some() {
         anyhow::bail!(sm_pack::Error::Usage {
-            message: format!(
-                "{}: XGBoost prediction is not available in this build yet",
-                a.model.display()
-            )
+            message: "--margin, --container and --content-type apply to XGBoost models only".into()
         });
     }
     let model = sm_pack::fasttext::Model::load(&a.model)?;

@@ -6,7 +6,8 @@
 //!   pickles of a Booster or a scikit-learn wrapper — never executed) into
 //!   one [`ir::Model`], validate it, and summarise it ([`Inspection`]);
 //! * [`read_model`]: parse only;
-//! * [`examine_file`]: what the packing pipeline calls.
+//! * [`examine_file`]: what the packing pipeline calls;
+//! * [`predict`]: the evaluator ([`Predictor`], [`predict_as_container`]).
 //!
 //! ```
 //! # fn main() -> sm_pack::Result<()> {
@@ -36,12 +37,14 @@ pub mod inspect;
 pub mod ir;
 pub mod json;
 pub mod pickle;
+pub mod predict;
 pub mod sniff;
 pub mod ubjson;
 pub mod validate;
 pub mod write;
 
 pub use inspect::{Inspection, Summary};
+pub use predict::{DenseMatrix, Predictions, Predictor, predict_as_container};
 
 use crate::error::{Error, Result};
 use crate::pack::Examination;
