@@ -714,7 +714,7 @@ pub fn plan(src: &Model, d: &Dialect) -> std::result::Result<Plan, Vec<Reason>> 
         ));
     }
     let iptr = match &src.booster {
-        Booster::Trees(t) if at_least(v, 2, 0) => {
+        Booster::Trees(t) if at_least(v, 2, 0) && !binary => {
             match iteration_indptr(t, groups, src.num_parallel_tree()) {
                 Some(p) => Some(p),
                 None => {
