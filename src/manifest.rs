@@ -112,6 +112,37 @@ pub struct UploadRecord {
     pub checksum_sha256: Option<String>,
 }
 
+/// The sample check made before packing (`--sample`/`--expect`): the model
+/// that went into the archive predicted the expected values on the sample.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SampleRecord {
+    /// File name of the sample request body.
+    pub input: String,
+    /// SHA-256 of the sample file.
+    pub input_sha256: String,
+    /// `text/csv` or `text/libsvm`.
+    pub content_type: String,
+    /// File name of the expected predictions.
+    pub expected: String,
+    /// SHA-256 of the expected-predictions file.
+    pub expected_sha256: String,
+    /// Rows evaluated.
+    pub rows: u64,
+    /// Values per row.
+    pub columns: u64,
+    /// Whose prediction rules were applied, e.g. `container 1.7-1 (xgboost
+    /// 1.7.4)` or `xgboost 1.7.4 (the model's producer)`.
+    pub semantics: String,
+    /// A value passes when `|got − expected| ≤ tolerance × max(1, |expected|)`.
+    pub tolerance: f64,
+    /// Largest `|got − expected|`.
+    pub max_abs_diff: f64,
+    /// Largest `|got − expected| / max(1, |expected|)`.
+    pub max_rel_diff: f64,
+    /// `"pass"` (a sample that fails stops packing: nothing is written).
+    pub result: String,
+}
+
 /// The manifest document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Manifest {
@@ -139,6 +170,9 @@ pub struct Manifest {
     pub validation: ValidationRecord,
     /// Conversion applied before packing, if any.
     pub conversion: Option<serde_json::Value>,
+    /// The sample check, when one was asked for (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<SampleRecord>,
     /// Uploads.
     pub uploads: Vec<UploadRecord>,
 }
@@ -185,6 +219,7 @@ impl Manifest {
                 findings: Vec::new(),
             },
             conversion: None,
+            sample: None,
             uploads: Vec::new(),
         }
     }

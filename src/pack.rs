@@ -67,6 +67,9 @@ pub struct PackJob {
     /// XGBoost: pack the file as given even when the container's verdict is
     /// not *loads* (the outcome then reports a failed container check).
     pub no_convert: bool,
+    /// XGBoost: check the packed model's predictions on a sample before
+    /// anything is written ([`crate::xgboost::predict::run_sample_gate`]).
+    pub sample: Option<crate::xgboost::predict::SampleGate>,
     /// Archive options.
     pub options: PackOptions,
     /// fastText validation options (e.g. allowing quantized models).
@@ -86,6 +89,7 @@ impl PackJob {
             output: output.into(),
             container: None,
             no_convert: false,
+            sample: None,
             options: PackOptions::from_env()?,
             fasttext: crate::fasttext::Options::default(),
         })
@@ -268,6 +272,12 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
     };
     // XGBoost: the container check and the conversion, if one is made.
     let mut prep: Option<crate::xgboost::convert::PackPrep> = None;
+    if job.sample.is_some() && job.family != Family::Xgboost {
+        return Err(Error::Usage {
+            message: "--sample/--expect check XGBoost models only".into(),
+        });
+    }
+    let mut sample = None;
     let archive_name = job
         .output
         .file_name()
@@ -321,6 +331,30 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
                 let mut o = refused(exam);
                 o.container = Some(p.check);
                 return Ok(o);
+            }
+            // The sample gate evaluates the bytes that are packed.
+            if let Some(gate) = &job.sample {
+                let original;
+                let packed: &[u8] = match &p.conversion {
+                    Some(c) => &c.bytes,
+                    None => {
+                        original = std::fs::read(&job.model)
+                            .map_err(|e| Error::io("read", &job.model, e))?;
+                        &original
+                    }
+                };
+                let s = crate::xgboost::predict::run_sample_gate(
+                    gate,
+                    packed,
+                    job.container.as_deref(),
+                )?;
+                exam.findings.push(s.finding.clone());
+                if !s.passed() {
+                    let mut o = refused(exam);
+                    o.container = Some(p.check);
+                    return Ok(o);
+                }
+                sample = Some(s.record);
             }
             // A converted model is packed from a temporary copy of its bytes.
             let converted = match &p.conversion {
@@ -381,6 +415,7 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
     if let Some(c) = prep.as_ref().and_then(|p| p.conversion.as_ref()) {
         manifest.conversion = Some(c.manifest_record());
     }
+    manifest.sample = sample;
     manifest.validation = ValidationRecord {
         verdict: verdict(&exam.findings).into(),
         findings: exam.findings.clone(),

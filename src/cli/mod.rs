@@ -140,6 +140,13 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     let mut job = PackJob::new(family, &a.model, &a.output)?;
     job.container = a.container.clone();
     job.no_convert = a.no_convert;
+    if let (Some(input), Some(expected)) = (&a.sample, &a.expect) {
+        job.sample = Some(sm_pack::xgboost::predict::SampleGate {
+            input: input.clone(),
+            expected: expected.clone(),
+            tolerance: a.tolerance,
+        });
+    }
     job.options.level = a.level;
     job.options.threads = a.threads;
     job.options.follow_symlinks = a.follow_symlinks;

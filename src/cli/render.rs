@@ -76,6 +76,12 @@ pub fn pack_report(ctx: &Ctx, family: Family, model: &Path, outcome: &PackOutcom
             m.name, m.size, m.mode, m.sha256
         );
     }
+    if let Some(s) = &manifest.sample {
+        println!(
+            "  sample    {}: {} rows predict {} (largest |Δ| {:.3e}, tolerance {:e}; {})",
+            s.input, s.rows, s.expected, s.max_abs_diff, s.tolerance, s.semantics
+        );
+    }
     println!("  manifest  {}", files.manifest.display());
     println!(
         "  checksums {}  (check with: sha256sum -c {})",

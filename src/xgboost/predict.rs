@@ -1956,7 +1956,7 @@ impl SampleComparison {
         }
         let _ = write!(
             s,
-            "{} of {} predictions differ from the expected values by more than {} (relative, max(1, |expected|)); largest |Δ| {:.3e}",
+            "{} of {} predictions differ from the expected values by more than {:e} (relative, max(1, |expected|)); largest |Δ| {:.3e}",
             self.mismatches,
             self.rows * self.columns,
             self.tolerance,
@@ -1965,7 +1965,7 @@ impl SampleComparison {
         for d in &self.first {
             let _ = write!(
                 s,
-                "\n  row {}, column {}: expected {}, got {}, |Δ| {:.3e}",
+                "\n    row {}, column {}: expected {}, got {}, |Δ| {:.3e}",
                 d.row,
                 d.column,
                 python_float_repr(d.expected),
@@ -1974,7 +1974,7 @@ impl SampleComparison {
             );
         }
         if self.mismatches > self.first.len() {
-            let _ = write!(s, "\n  … and {} more", self.mismatches - self.first.len());
+            let _ = write!(s, "\n    … and {} more", self.mismatches - self.first.len());
         }
         s
     }
@@ -2085,13 +2085,178 @@ pub fn compare_predictions(
     c
 }
 
-/// The sample gate of the packing pipeline: evaluates the model bytes that
-/// go into the archive on a sample request body and compares the result with
-/// the expected predictions. With `container`, the predictions are what that
-/// container returns ([`predict_as_container`]); otherwise the model's
-/// producer's rules apply. Errors are for inputs that cannot be evaluated
-/// (unreadable sample, a container that cannot serve the model); a mismatch
-/// is a comparison that did not pass.
+/// Default tolerance of the sample gate.
+pub const DEFAULT_TOLERANCE: f64 = 1e-6;
+
+/// Finding code: the packed model's predictions on the sample differ from
+/// the expected ones (error; nothing is written).
+pub const SAMPLE_MISMATCH: &str = "xgb.sample.mismatch";
+/// Finding code: the sample could not be evaluated the way it was asked
+/// (bad rows, a container that cannot serve the model) (error).
+pub const SAMPLE_UNEVALUABLE: &str = "xgb.sample.unevaluable";
+/// Finding code: the sample matched (info).
+pub const SAMPLE_PASS: &str = "xgb.sample.pass";
+
+/// A sample check for the packing pipeline (`--sample`, `--expect`,
+/// `--tolerance`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleGate {
+    /// The sample: a `text/csv` or `text/libsvm` request body (sniffed).
+    pub input: std::path::PathBuf,
+    /// The expected predictions: one row per line, comma-separated (the
+    /// layout `sm-pack predict` prints).
+    pub expected: std::path::PathBuf,
+    /// A value passes when `|got − expected| ≤ tolerance × max(1, |expected|)`.
+    pub tolerance: f64,
+}
+
+impl SampleGate {
+    /// A gate with the default tolerance.
+    pub fn new(
+        input: impl Into<std::path::PathBuf>,
+        expected: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        SampleGate {
+            input: input.into(),
+            expected: expected.into(),
+            tolerance: DEFAULT_TOLERANCE,
+        }
+    }
+}
+
+/// What the sample gate found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleOutcome {
+    /// The comparison (`None` when the sample could not be evaluated).
+    pub comparison: Option<SampleComparison>,
+    /// What the manifest records (meaningful when [`SampleOutcome::passed`]).
+    pub record: crate::manifest::SampleRecord,
+    /// [`SAMPLE_PASS`] (info) or [`SAMPLE_MISMATCH`] / [`SAMPLE_UNEVALUABLE`]
+    /// (error) with the diff.
+    pub finding: Finding,
+}
+
+impl SampleOutcome {
+    /// True when every prediction is within the tolerance.
+    pub fn passed(&self) -> bool {
+        self.comparison
+            .as_ref()
+            .is_some_and(SampleComparison::passed)
+    }
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The sample gate of the packing pipeline: evaluates `model_bytes` — the
+/// bytes that go into the archive, after any conversion — on the sample and
+/// compares the predictions with the expected file. With `container`, the
+/// predictions are what that container returns ([`container_plan`]: its
+/// xgboost's rules, `best_ntree_limit`, libsvm index handling); otherwise
+/// the model's producer's rules apply.
+///
+/// Errors only when a file cannot be read or the tolerance is not a
+/// non-negative number; a sample that does not match, or cannot be
+/// evaluated, is a failing [`SampleOutcome`] whose finding says why.
+pub fn run_sample_gate(
+    gate: &SampleGate,
+    model_bytes: &[u8],
+    container: Option<&str>,
+) -> Result<SampleOutcome> {
+    if !(gate.tolerance >= 0.0) {
+        return Err(usage(format!(
+            "--tolerance must be a non-negative number, not {}",
+            gate.tolerance
+        )));
+    }
+    let input = std::fs::read(&gate.input).map_err(|e| Error::io("read", &gate.input, e))?;
+    let expected =
+        std::fs::read(&gate.expected).map_err(|e| Error::io("read", &gate.expected, e))?;
+    let mut record = crate::manifest::SampleRecord {
+        input: file_name(&gate.input),
+        input_sha256: crate::hash::sha256_hex(&input),
+        content_type: String::new(),
+        expected: file_name(&gate.expected),
+        expected_sha256: crate::hash::sha256_hex(&expected),
+        rows: 0,
+        columns: 0,
+        semantics: String::new(),
+        tolerance: gate.tolerance,
+        max_abs_diff: 0.0,
+        max_rel_diff: 0.0,
+        result: "fail".into(),
+    };
+    let evaluated = (|| -> Result<(SampleComparison, ContentType, String)> {
+        let input = std::str::from_utf8(&input).map_err(|e| {
+            usage(format!(
+                "{}: not UTF-8 text (byte {})",
+                gate.input.display(),
+                e.valid_up_to()
+            ))
+        })?;
+        let expected = std::str::from_utf8(&expected).map_err(|e| {
+            usage(format!(
+                "{}: not UTF-8 text (byte {})",
+                gate.expected.display(),
+                e.valid_up_to()
+            ))
+        })?;
+        check_sample(model_bytes, input, expected, gate.tolerance, container)
+    })();
+    let (comparison, finding) = match evaluated {
+        Err(e) => {
+            let f = Finding::error(
+                SAMPLE_UNEVALUABLE,
+                format!("the sample {} cannot be evaluated: {e}", record.input),
+            )
+            .with_hint("check the sample file and the container tag");
+            (None, f)
+        }
+        Ok((c, ct, semantics)) => {
+            record.content_type = ct.mime().into();
+            record.semantics = semantics.clone();
+            record.rows = c.rows as u64;
+            record.columns = c.columns as u64;
+            record.max_abs_diff = c.max_abs_diff;
+            record.max_rel_diff = c.max_rel_diff;
+            let f = if c.passed() {
+                record.result = "pass".into();
+                Finding::info(
+                    SAMPLE_PASS,
+                    format!(
+                        "the sample {} ({} rows, {semantics}) predicts the expected values (largest |Δ| {:.3e}, tolerance {:e})",
+                        record.input, c.rows, c.max_abs_diff, c.tolerance
+                    ),
+                )
+            } else {
+                Finding::error(
+                    SAMPLE_MISMATCH,
+                    format!(
+                        "the model to be packed does not predict {} on the sample {} ({semantics}): {}",
+                        record.expected,
+                        record.input,
+                        c.describe()
+                    ),
+                )
+                .with_hint("check that the expected file comes from this model and the same rows, or raise --tolerance")
+            };
+            (Some(c), f)
+        }
+    };
+    Ok(SampleOutcome {
+        comparison,
+        record,
+        finding,
+    })
+}
+
+/// Evaluates `model_bytes` on a sample request body and compares the result
+/// with the expected predictions (see [`run_sample_gate`]). Returns the
+/// comparison, the sample's content type and a description of the rules
+/// applied.
 pub fn check_sample(
     model_bytes: &[u8],
     sample: &str,
@@ -2105,7 +2270,7 @@ pub fn check_sample(
         Some(tag) => container_shifts_libsvm(tag)?,
         None => false,
     };
-    let (rows, ct) = parse_request(sample, None, shift, num_feature)?;
+    let (rows, ct) = parse_request(sample, None, shift, num_feature.saturating_add(1))?;
     let (pred, semantics) = match container {
         Some(tag) => {
             if model.source.pickle.is_some() {
@@ -2129,16 +2294,13 @@ pub fn check_sample(
                 format!("container {} (xgboost {}{limit})", plan.tag, plan.xgboost),
             )
         }
-        None => {
-            let p = predict(&model, &rows, false)?;
-            (
-                p,
-                format!(
-                    "xgboost {} (the model's producer)",
-                    producer_version(&model)
-                ),
-            )
-        }
+        None => (
+            predict(&model, &rows, false)?,
+            format!(
+                "xgboost {} (the model's producer)",
+                producer_version(&model)
+            ),
+        ),
     };
     let want = parse_expected(expected)?;
     Ok((compare_predictions(&pred, &want, tolerance), ct, semantics))
