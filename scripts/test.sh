@@ -19,4 +19,4 @@ eval "$(scripts/s3-server.sh start)"
 trap 'scripts/s3-server.sh stop >/dev/null 2>&1 || true' EXIT
 
 echo "== cargo test"
-cargo test --features s3 "$@"
+cargo test "$@"
