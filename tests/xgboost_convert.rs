@@ -398,6 +398,7 @@ fn impossible_requests_are_usage_errors_or_refusals() {
         container: Some("3.2-0".into()),
         encoding: Some(Encoding::LegacyBinary),
         dialect: None,
+        sample: None,
     };
     let e = convert::convert(&m, Some(&bytes), &req).unwrap_err();
     assert_eq!(e.exit_code(), 2, "{e}");
@@ -406,6 +407,7 @@ fn impossible_requests_are_usage_errors_or_refusals() {
         container: Some("1.3-1".into()),
         encoding: Some(Encoding::Ubjson),
         dialect: None,
+        sample: None,
     };
     assert!(convert::convert(&m, Some(&bytes), &req).is_err());
     // A 3.2 dialect is not what 1.0 reads: written, re-judged, refused.
@@ -413,6 +415,7 @@ fn impossible_requests_are_usage_errors_or_refusals() {
         container: Some("1.0-1".into()),
         encoding: None,
         dialect: Some(v(3, 2)),
+        sample: None,
     };
     match convert::convert(&m, Some(&bytes), &req).unwrap() {
         Outcome::Refused(r) => assert!(
@@ -434,6 +437,7 @@ fn impossible_requests_are_usage_errors_or_refusals() {
         container: Some("3.2-0".into()),
         encoding: Some(Encoding::Json),
         dialect: Some(v(1, 0)),
+        sample: None,
     };
     let Outcome::Converted(c) = convert::convert(&m, Some(&bytes), &req).unwrap() else {
         panic!("1.0 JSON for 3.2-0 refused");

@@ -53,6 +53,11 @@ pub struct ConvertArgs {
     /// result must still load in the tag.
     #[arg(long, value_name = "VERSION")]
     pub dialect: Option<String>,
+    /// Rows (text/csv or text/libsvm, like a request body) on which the original and the
+    /// converted model must predict the same numbers (default: rows synthesised from the
+    /// model's split thresholds).
+    #[arg(long, value_name = "FILE")]
+    pub sample: Option<PathBuf>,
     /// Overwrite the output if it exists.
     #[arg(long)]
     pub force: bool,
@@ -70,10 +75,21 @@ pub fn run_convert(ctx: &Ctx, a: &ConvertArgs) -> Result<i32> {
     check_destination(&a.output, a.force)?;
     let bytes = std::fs::read(&a.model).map_err(|e| sm_pack::Error::io("read", &a.model, e))?;
     let (model, _) = sm_pack::xgboost::read_model(&bytes)?;
+    let sample = match &a.sample {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| sm_pack::Error::io("read", p, e))?;
+            let cols = usize::try_from(model.learner.num_feature).unwrap_or(usize::MAX);
+            let (rows, _) =
+                sm_pack::xgboost::predict::parse_request(&text, None, false, cols.max(1))?;
+            Some(rows)
+        }
+        None => None,
+    };
     let req = Request {
         container: a.container.clone(),
         encoding: a.to.map(ToFormat::encoding),
         dialect,
+        sample,
     };
     match convert::convert(&model, Some(&bytes), &req)? {
         Outcome::Refused(r) => {
@@ -199,7 +215,11 @@ fn print_conversion(ctx: &Ctx, c: &Conversion) {
         );
     }
     println!("  predicts  {}", c.predicts);
-    println!("  checked   {}: {}", c.check.method, c.check.compared);
+    println!("  checked   {}", c.check.compared);
+    println!(
+        "            predictions on {} rows ({}): largest relative difference {:.1e} (tolerance {:.0e})",
+        c.check.rows, c.check.sample, c.check.max_rel_diff, c.check.tolerance
+    );
     if ctx.verbose {
         for n in &c.check.notes {
             println!("            note: {n}");

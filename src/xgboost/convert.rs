@@ -44,6 +44,7 @@ use crate::xgboost::ir::{
     self, Booster, CategorySets, Encoding, Link, Model, MultiTargetLayout, ProducerVersion,
     ROOT_PARENT, ScoreSpace, Source, Tree, TreeModel, Version,
 };
+use crate::xgboost::predict::{self, DenseMatrix, Predictions};
 use crate::xgboost::write::{Dialect, emit::param_f32, write_model};
 use serde::Serialize;
 use serde_json::{Map, Value as J, json};
@@ -58,6 +59,10 @@ pub struct Request {
     pub encoding: Option<Encoding>,
     /// Write the dialect of this xgboost version instead of the tag's own.
     pub dialect: Option<Version>,
+    /// Rows to compare the original's and the converted file's predictions
+    /// on; `None`: rows synthesised from the model's own split thresholds
+    /// ([`synthetic_sample`]).
+    pub sample: Option<DenseMatrix>,
 }
 
 impl Request {
@@ -119,13 +124,23 @@ pub struct To {
 /// How the converted model was checked against the original.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
-    /// `structural` (trees and intercepts compared) or `predictions`.
+    /// `structural+predictions`: both checks below passed.
     pub method: String,
-    /// What was compared.
+    /// What the structural check compared.
     pub compared: String,
     /// Largest intercept-margin difference found (absolute).
     pub max_intercept_diff: f64,
-    /// Notes (e.g. that no evaluator ran).
+    /// Where the prediction rows came from (`--sample FILE` or synthesised).
+    pub sample: String,
+    /// Rows predicted.
+    pub rows: usize,
+    /// Largest relative difference (|a − b| / max(1, |b|)) between the
+    /// original's predictions (its producer's rules, every tree) and what the
+    /// container predicts with the converted file, over margins and values.
+    pub max_rel_diff: f64,
+    /// The tolerance (1e-6).
+    pub tolerance: f64,
+    /// Notes.
     pub notes: Vec<String>,
 }
 
@@ -374,6 +389,24 @@ pub fn convert(model: &Model, file: Option<&[u8]>, req: &Request) -> Result<Outc
         Ok(d) => d,
         Err(reasons) => return refuse(reasons),
     };
+    let (rows, sample_from) = match &req.sample {
+        Some(r) => (r.clone(), "given sample".to_string()),
+        None => {
+            let r = synthetic_sample(model);
+            (r, "synthesised from the model's split thresholds (just below, at and just above each, categories in and out of each set, missing values)".to_string())
+        }
+    };
+    let mut notes = Vec::new();
+    let pred_diff = match prediction_check(model, &reread, &bytes, &c.tag, &rows) {
+        Ok(PredCheck::Same(d)) => d,
+        Ok(PredCheck::Unevaluable(why)) => {
+            notes.push(format!(
+                "the original model could not be evaluated ({why}); the structural comparison alone vouches for the conversion"
+            ));
+            0.0
+        }
+        Err(reasons) => return refuse(reasons),
+    };
 
     let mut changes = plan.changes;
     if let Some(p) = &model.source.pickle {
@@ -427,10 +460,14 @@ pub fn convert(model: &Model, file: Option<&[u8]>, req: &Request) -> Result<Outc
         changes,
         predicts,
         check: Check {
-            method: "structural".into(),
+            method: "structural+predictions".into(),
             compared: "tree structure, split features, thresholds, missing-value directions, categories and leaf values bit for bit; DART and gblinear weights bit for bit; intercept margins within 1e-6 (relative)".into(),
             max_intercept_diff: diff,
-            notes: vec!["sm-pack has no XGBoost evaluator yet, so predictions were not computed; the structural comparison covers every number a prediction uses".into()],
+            sample: sample_from,
+            rows: rows.rows(),
+            max_rel_diff: pred_diff,
+            tolerance: PRED_TOLERANCE,
+            notes,
         },
         bytes,
         model: reread,
@@ -1770,4 +1807,228 @@ pub fn prepare_for_pack(
     }
     prep.check = check;
     Ok(prep)
+}
+
+// ---------------------------------------------------------------------------
+// Prediction check
+
+/// Tolerance of the prediction check: `|a − b| ≤ 1e-6 × max(1, |b|)`.
+pub const PRED_TOLERANCE: f64 = 1e-6;
+
+enum PredCheck {
+    Same(f64),
+    Unevaluable(String),
+}
+
+fn rows_of(p: &Predictions) -> Vec<Vec<f64>> {
+    (0..p.rows())
+        .map(|r| p.row(r).iter().map(|&x| f64::from(x)).collect())
+        .collect()
+}
+
+/// Predicts `rows` with the original (its producer's rules, every tree:
+/// `Booster.predict()`) and with the converted file as the container
+/// predicts it; margins and values must agree within [`PRED_TOLERANCE`].
+fn prediction_check(
+    orig: &Model,
+    conv: &Model,
+    bytes: &[u8],
+    tag: &str,
+    rows: &DenseMatrix,
+) -> std::result::Result<PredCheck, Vec<Reason>> {
+    let mut worst = 0.0f64;
+    for margin in [true, false] {
+        let want = match predict::predict(orig, rows, margin) {
+            Ok(p) => p,
+            Err(e) => return Ok(PredCheck::Unevaluable(e.to_string())),
+        };
+        let got =
+            predict::predict_as_container(conv, Some(bytes), tag, rows, margin).map_err(|e| {
+                vec![Reason::new(
+                    "convert.not_equivalent",
+                    format!("the converted file cannot be evaluated as {tag} would: {e}"),
+                )]
+            })?;
+        let cmp = predict::compare_predictions(&got, &rows_of(&want), PRED_TOLERANCE);
+        if !cmp.passed() {
+            return Err(vec![Reason::new(
+                "convert.not_equivalent",
+                format!(
+                    "the converted file would predict differently in {tag} ({}): {}",
+                    if margin { "margins" } else { "values" },
+                    cmp.describe()
+                ),
+            )]);
+        }
+        worst = worst.max(cmp.max_rel_diff);
+    }
+    Ok(PredCheck::Same(worst))
+}
+
+/// Rows that exercise every split of a model: for each feature, values just
+/// below, at and just above each of its thresholds (up to 64 thresholds per
+/// feature), the categories of its categorical splits and one outside them,
+/// and missing values; combined column by column with different offsets,
+/// plus pseudo-random combinations and an all-missing row. gblinear models
+/// get a few values per feature. At most ~450 rows, and only the columns up
+/// to the highest feature a split uses.
+pub fn synthetic_sample(m: &Model) -> DenseMatrix {
+    use std::collections::BTreeSet;
+    let trees = m.trees();
+    let mut max_feature = 0usize;
+    let mut per: Vec<BTreeSet<u32>> = Vec::new();
+    // Category codes are used as they are (never just below or above: a
+    // negative code is invalid input, routed differently by 1.6 and 1.7).
+    let mut cats_of: Vec<BTreeSet<i32>> = Vec::new();
+    for t in trees {
+        for n in 0..t.len() {
+            if t.is_leaf(n) || t.is_deleted(n) {
+                continue;
+            }
+            let Ok(f) = usize::try_from(t.split_indices[n]) else {
+                continue;
+            };
+            if f > 1 << 20 {
+                continue;
+            }
+            max_feature = max_feature.max(f);
+            if per.len() <= f {
+                per.resize(f + 1, BTreeSet::new());
+                cats_of.resize(f + 1, BTreeSet::new());
+            }
+            if t.is_categorical(n) {
+                if let Some(cats) = t.categories.as_ref().and_then(|c| c.of(n)) {
+                    cats_of[f].extend(cats.iter().copied().filter(|&c| c >= 0));
+                }
+                cats_of[f].insert(0);
+                continue;
+            }
+            let x = t.split_conditions[n];
+            if x.is_finite() {
+                per[f].insert(x.to_bits());
+            }
+        }
+    }
+    let cols = match &m.booster {
+        Booster::Linear(_) => usize::try_from(m.learner.num_feature)
+            .unwrap_or(1)
+            .clamp(1, 4096),
+        Booster::Trees(_) => (max_feature + 1).min(1 << 20).max(1),
+    };
+    let mut values: Vec<Vec<f32>> = Vec::with_capacity(cols);
+    for f in 0..cols {
+        let mut v: Vec<f32> = Vec::new();
+        let set = per
+            .get(f)
+            .map(|s| s.iter().map(|b| f32::from_bits(*b)).collect::<Vec<_>>());
+        match set {
+            Some(th) if !th.is_empty() => {
+                let step = th.len().div_ceil(64);
+                for x in th.iter().step_by(step) {
+                    v.extend([x.next_down(), *x, x.next_up()]);
+                }
+            }
+            _ => {}
+        }
+        if let Some(cs) = cats_of.get(f).filter(|c| !c.is_empty()) {
+            // Every code up to the largest one any split lists (a code outside
+            // every set goes left everywhere), at most 64 of them.
+            let hi = cs.iter().max().copied().unwrap_or(0).min(63);
+            v.extend((0..=hi).map(|c| c as f32));
+        }
+        if v.is_empty() {
+            v.extend([0.0, 1.0, -1.5, 3.25]);
+        }
+        v.push(f32::NAN);
+        values.push(v);
+    }
+    let longest = values.iter().map(Vec::len).max().unwrap_or(1).min(384);
+    let mut data: Vec<f32> = Vec::new();
+    let mut nrows = 0usize;
+    for r in 0..longest {
+        for (f, v) in values.iter().enumerate() {
+            data.push(v[(r + f * 7) % v.len()]);
+        }
+        nrows += 1;
+    }
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..64 {
+        for v in &values {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.push(v[(x % v.len() as u64) as usize]);
+        }
+        nrows += 1;
+    }
+    data.extend(std::iter::repeat_n(f32::NAN, cols));
+    nrows += 1;
+    DenseMatrix::new(data, nrows, cols)
+        .unwrap_or_else(|_| DenseMatrix::new(vec![f32::NAN], 1, 1).expect("a 1x1 matrix"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(file: &str) -> (Vec<u8>, Model) {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/xgboost")
+            .join(file);
+        let bytes = std::fs::read(p).unwrap();
+        let (m, _) = crate::xgboost::read_model(&bytes).unwrap();
+        (bytes, m)
+    }
+
+    #[test]
+    fn a_one_ulp_threshold_change_is_caught_by_both_checks() {
+        let (_, m) = fixture("1.7.4/logistic.json");
+        let d = Dialect::preferred(Version::mm(1, 7));
+        let mut p = plan(&m, &d).unwrap();
+        if let Booster::Trees(t) = &mut p.model.booster {
+            let tree = &mut t.trees[0];
+            let split = (0..tree.len()).find(|&n| !tree.is_leaf(n)).unwrap();
+            tree.split_conditions[split] = tree.split_conditions[split].next_up();
+        }
+        let bytes = write_model(&p.model, &d).unwrap();
+        let (back, _) = crate::xgboost::read_model(&bytes).unwrap();
+        assert!(equivalence(&m, &back, &p.fold).is_err());
+        let rows = synthetic_sample(&m);
+        assert!(prediction_check(&m, &back, &bytes, "1.7-1", &rows).is_err());
+        // The unchanged plan passes both.
+        let p = plan(&m, &d).unwrap();
+        let bytes = write_model(&p.model, &d).unwrap();
+        let (back, _) = crate::xgboost::read_model(&bytes).unwrap();
+        assert!(equivalence(&m, &back, &p.fold).is_ok());
+        assert!(matches!(
+            prediction_check(&m, &back, &bytes, "1.7-1", &rows),
+            Ok(PredCheck::Same(_))
+        ));
+    }
+
+    #[test]
+    fn synthetic_rows_straddle_every_threshold() {
+        let (_, m) = fixture("1.7.4/logistic.json");
+        let rows = synthetic_sample(&m);
+        let t = &m.trees()[0];
+        let f = usize::try_from(t.split_indices[0]).unwrap();
+        let x = t.split_conditions[0];
+        let col: Vec<f32> = (0..rows.rows()).map(|r| rows.row(r)[f]).collect();
+        for want in [x.next_down(), x, x.next_up()] {
+            assert!(col.iter().any(|v| v.to_bits() == want.to_bits()));
+        }
+        assert!(col.iter().any(|v| v.is_nan()));
+        assert!(rows.rows() < 500);
+    }
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(parse_version("1.7"), Some(Version::mm(1, 7)));
+        assert_eq!(
+            parse_version("0.90").map(|v| (v.major, v.minor)),
+            Some((0, 90))
+        );
+        assert_eq!(parse_version("3.2.0").and_then(|v| v.patch), Some(0));
+        assert_eq!(parse_version("x"), None);
+    }
 }
