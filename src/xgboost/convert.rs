@@ -658,7 +658,7 @@ fn iteration_indptr(t: &TreeModel, groups: usize, npt: usize) -> Option<Vec<i64>
     }
     let vector = t.trees.iter().any(|x| x.is_vector_leaf());
     let step = if vector { npt } else { npt * groups }.max(1);
-    if t.trees.len() % step != 0 {
+    if !t.trees.len().is_multiple_of(step) {
         return None;
     }
     Some(
@@ -819,7 +819,7 @@ pub fn plan(src: &Model, d: &Dialect) -> std::result::Result<Plan, Vec<Reason>> 
     }
 
     // Feature names and types (1.4+ documents only).
-    if !(at_least(v, 1, 4) && !binary) {
+    if !at_least(v, 1, 4) || binary {
         if !m.feature_names.is_empty() || !m.feature_types.is_empty() {
             changes.push(Change::new(
                 "convert.feature_names",
@@ -1913,7 +1913,7 @@ pub fn synthetic_sample(m: &Model) -> DenseMatrix {
         Booster::Linear(_) => usize::try_from(m.learner.num_feature)
             .unwrap_or(1)
             .clamp(1, 4096),
-        Booster::Trees(_) => (max_feature + 1).min(1 << 20).max(1),
+        Booster::Trees(_) => (max_feature + 1).clamp(1, 1 << 20),
     };
     let mut values: Vec<Vec<f32>> = Vec::with_capacity(cols);
     for f in 0..cols {

@@ -5,7 +5,7 @@ use super::emit::{W, param_f32};
 use super::{Dialect, unrepresentable};
 use crate::error::Result;
 use crate::xgboost::doc::{Node, PackedData, Value};
-use crate::xgboost::ir::{Booster, Encoding, LinearModel, Model, Tree, TreeModel};
+use crate::xgboost::ir::{Booster, LinearModel, Model, Tree, TreeModel};
 use std::borrow::Cow;
 
 /// The whole model document.
@@ -117,7 +117,7 @@ fn booster<'a>(m: &'a Model, d: &Dialect) -> Result<W<'a>> {
             ("name", W::s("gblinear")),
         ])),
         Booster::Trees(t) => {
-            let inner = W::obj(vec![("model", gbtree(m, t, d)?), ("name", W::s("gbtree"))]);
+            let inner = W::obj(vec![("model", gbtree(t, d)?), ("name", W::s("gbtree"))]);
             if !t.dart {
                 return Ok(inner);
             }
@@ -152,7 +152,7 @@ fn linear<'a>(l: &'a LinearModel, d: &Dialect) -> W<'a> {
     W::obj(p)
 }
 
-fn gbtree<'a>(m: &'a Model, t: &'a TreeModel, d: &Dialect) -> Result<W<'a>> {
+fn gbtree<'a>(t: &'a TreeModel, d: &Dialect) -> Result<W<'a>> {
     let mut param: Vec<(&str, W<'a>)> = vec![("num_trees", W::string(t.trees.len().to_string()))];
     if d.at_least(1, 6) {
         let npt = t.num_parallel_tree.unwrap_or(1).max(1);
@@ -181,11 +181,11 @@ fn gbtree<'a>(m: &'a Model, t: &'a TreeModel, d: &Dialect) -> Result<W<'a>> {
         if !d.at_least(3, 1) {
             return Err(unrepresentable(d, "a category container ('cats')"));
         }
-        p.push(("cats", cats_value(cats, d.encoding, None)));
+        p.push(("cats", cats_value(cats, None)));
     }
     let mut trees = Vec::with_capacity(t.trees.len());
     for (i, tree) in t.trees.iter().enumerate() {
-        trees.push(self::tree(m, i, tree, d)?);
+        trees.push(self::tree(i, tree, d)?);
     }
     p.push(("trees", W::Arr(trees)));
     Ok(W::obj(p))
@@ -199,7 +199,7 @@ fn floats_or_zeros(v: &[f32], n: usize) -> W<'_> {
     }
 }
 
-fn tree<'a>(m: &'a Model, i: usize, t: &'a Tree, d: &Dialect) -> Result<W<'a>> {
+fn tree<'a>(i: usize, t: &'a Tree, d: &Dialect) -> Result<W<'a>> {
     let n = t.len();
     let vector = t.is_vector_leaf();
     if vector && !d.at_least(2, 0) {
@@ -215,7 +215,6 @@ fn tree<'a>(m: &'a Model, i: usize, t: &'a Tree, d: &Dialect) -> Result<W<'a>> {
     if categorical && !d.at_least(1, 3) {
         return Err(unrepresentable(d, "categorical splits"));
     }
-    let _ = m;
     let mut p: Vec<(&str, W<'a>)> = Vec::new();
     let k = t.leaf_size();
     p.push((
@@ -293,7 +292,7 @@ fn tree<'a>(m: &'a Model, i: usize, t: &'a Tree, d: &Dialect) -> Result<W<'a>> {
 /// The 3.1+ category container, with the UBJSON array types XGBoost writes
 /// (`$l` offsets and indices, `$i` string bytes, numeric values by their
 /// `type`), whichever encoding it was read from.
-fn cats_value<'a>(n: &'a Node, enc: Encoding, key: Option<(&str, &'a Node)>) -> W<'a> {
+fn cats_value<'a>(n: &'a Node, key: Option<(&str, &'a Node)>) -> W<'a> {
     match &n.value {
         Value::Null => W::Arr(Vec::new()),
         Value::Bool(b) => W::Bool(*b),
@@ -305,7 +304,7 @@ fn cats_value<'a>(n: &'a Node, enc: Encoding, key: Option<(&str, &'a Node)>) -> 
             W::Arr(Vec::new())
         }
         Value::Array(items) if items.is_empty() => typed_empty(key),
-        Value::Array(items) => W::Arr(items.iter().map(|x| cats_value(x, enc, None)).collect()),
+        Value::Array(items) => W::Arr(items.iter().map(|x| cats_value(x, None)).collect()),
         Value::Typed(p) => {
             let want = p.marker.or_else(|| marker_for(key));
             packed(&p.data, want)
@@ -313,7 +312,7 @@ fn cats_value<'a>(n: &'a Node, enc: Encoding, key: Option<(&str, &'a Node)>) -> 
         Value::Object(entries) => W::Obj(
             entries
                 .iter()
-                .map(|(k, v)| (Cow::Borrowed(k.as_str()), cats_value(v, enc, Some((k, n)))))
+                .map(|(k, v)| (Cow::Borrowed(k.as_str()), cats_value(v, Some((k, n)))))
                 .collect(),
         ),
     }
