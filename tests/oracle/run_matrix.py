@@ -10,6 +10,10 @@ For every (fixture, xgboost version pinned by a tag) it records one outcome:
   mispredicts  loaded, but predictions differ from the producer's (max diff recorded)
   fails        the load (or the first predict) raised; error text recorded
   crash        the process died (abort / segfault)
+Cells that load also record what the container predicted, compactly: for the
+plain and the margin predictions, the shape, the exact sum and sum of absolute
+values of the finite values (math.fsum), the count of NaNs and the first row
+("pred" and "margin" objects; non-finite numbers are written as strings).
 Runs one batch per version (forked loads, see container_load.py), versions in parallel.
 """
 import argparse
@@ -56,6 +60,24 @@ def max_rel_diff(a, b):
             d = abs(x - y) / max(1.0, abs(y))
             worst = max(worst, d)
     return worst
+
+
+def finite_or_text(x):
+    return x if math.isfinite(x) else repr(x)
+
+
+def digest(rows):
+    """A compact, tolerance-friendly summary of a prediction matrix."""
+    flat = [x for r in rows for x in r]
+    fin = [x for x in flat if math.isfinite(x)]
+    return {
+        "shape": [len(rows), len(rows[0]) if rows else 0],
+        "sum": finite_or_text(math.fsum(fin)),
+        "l1": finite_or_text(math.fsum(abs(x) for x in fin)),
+        "nan": sum(1 for x in flat if math.isnan(x)),
+        "inf": sum(1 for x in flat if math.isinf(x)),
+        "row0": [finite_or_text(x) for x in rows[0]] if rows else [],
+    }
 
 
 def run_version(venvs, version, entries, tdir):
@@ -116,6 +138,8 @@ def main():
                         cell["max_rel_diff"] = d if math.isfinite(d) else "shape"
                     if r.get("best_ntree_limit") not in (None, "None", "0"):
                         cell["best_ntree_limit"] = r["best_ntree_limit"]
+                    cell["pred"] = digest(r["pred"])
+                    cell["margin"] = digest(r["margin"])
                 elif r["status"] == "crash":
                     cell = {"outcome": "crash", "error": r.get("error", "")}
                 else:
