@@ -1,4 +1,5 @@
-//! XGBoost reader benchmarks (criterion): parse + validate a large model.
+//! XGBoost benchmarks (criterion): parse + validate a large model, and
+//! prediction throughput on it (group `xgboost_predict`, at the end).
 //!
 //! The model is not committed (tens of MB). Make one with any XGBoost venv,
 //! e.g. 2000 trees of depth 8 (~30 MB JSON, ~18 MB UBJSON):
@@ -118,7 +119,160 @@ fn main() {
         }
         return;
     }
+    if let Some(path) = std::env::var_os("SM_PACK_XGB_PREDICT_ONCE") {
+        predict_once(std::path::Path::new(&path));
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     parse_and_validate(&mut c);
+    predict_throughput(&mut c);
     c.final_summary();
+}
+
+// ------------------------------------------------------------------ prediction
+//
+// Rows per second of `xgboost::predict` on the big model, single-threaded and
+// with every CPU. The rows are `$SM_PACK_XGB_BENCH_DIR/rows10k.f32` (raw
+// little-endian f32, 10 000 × num_feature, as Python writes them with
+// `X.astype(np.float32).tofile(...)`, so both sides predict the same rows)
+// or, without that file, 10 000 rows of standard normal noise.
+//
+// One-shot, next to Python in the same session (formats/xgboost.md):
+// `SM_PACK_XGB_PREDICT_ONCE=/tmp/xgb-bench/big.ubj SM_PACK_XGB_BENCH_REPS=5
+//  target/release/deps/xgboost-*` prints rows/s for 1 thread and all threads,
+// and, when `preds10k.f32` (Python's predictions) is there, the largest
+// difference to them.
+
+fn bench_rows(num_feature: usize) -> sm_pack::xgboost::predict::DenseMatrix {
+    use sm_pack::xgboost::predict::DenseMatrix;
+    let rows = 10_000;
+    let file = bench_dir().join("rows10k.f32");
+    if let Ok(bytes) = std::fs::read(&file)
+        && bytes.len() == rows * num_feature * 4
+    {
+        let v = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        return DenseMatrix::new(v, rows, num_feature).expect("rows");
+    }
+    // xorshift + Box-Muller.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let v = (0..rows * num_feature)
+        .map(|_| {
+            let (u, w) = (next(), next());
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * w).cos()) as f32
+        })
+        .collect();
+    DenseMatrix::new(v, rows, num_feature).expect("rows")
+}
+
+fn predict_model() -> Option<PathBuf> {
+    let files = models();
+    files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "ubj"))
+        .or(files.first())
+        .cloned()
+}
+
+fn predict_throughput(c: &mut Criterion) {
+    use sm_pack::xgboost::predict::{PredictOptions, Predictor};
+    let Some(f) = predict_model() else {
+        return;
+    };
+    let bytes = std::fs::read(&f).expect("read benchmark model");
+    let (model, _) = sm_pack::xgboost::read_model(&bytes).expect("parses");
+    let p = Predictor::new(&model).expect("predictor");
+    let x = bench_rows(p.num_feature());
+    let mut g = c.benchmark_group("xgboost_predict");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .throughput(criterion::Throughput::Elements(x.rows() as u64));
+    for threads in [1, 0] {
+        let opts = PredictOptions {
+            threads,
+            ..PredictOptions::default()
+        };
+        let label = if threads == 1 {
+            "1 thread"
+        } else {
+            "all threads"
+        };
+        g.bench_function(
+            format!("{} trees, 10k rows, {label}", model.trees().len()),
+            |b| b.iter(|| p.predict(black_box(&x), &opts).expect("predict")),
+        );
+    }
+    g.finish();
+}
+
+fn predict_once(path: &std::path::Path) {
+    use sm_pack::xgboost::predict::{PredictOptions, Predictor};
+    let reps: usize = std::env::var("SM_PACK_XGB_BENCH_REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let bytes = std::fs::read(path).expect("read model");
+    let t = Instant::now();
+    let (model, _) = sm_pack::xgboost::read_model(&bytes).expect("parses");
+    let p = Predictor::new(&model).expect("predictor");
+    let setup = t.elapsed().as_secs_f64();
+    let x = bench_rows(p.num_feature());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "{}: {} trees, {} rows x {} features; read + compile {setup:.3} s",
+        path.display(),
+        model.trees().len(),
+        x.rows(),
+        x.cols()
+    );
+    let mut last = None;
+    for threads in [1, 0] {
+        let opts = PredictOptions {
+            threads,
+            ..PredictOptions::default()
+        };
+        let mut times = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let t = Instant::now();
+            let out = p.predict(&x, &opts).expect("predict");
+            times.push(t.elapsed().as_secs_f64());
+            last = Some(out);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "sm-pack predict, {} thread(s): min {:.3} s ({:.0} rows/s), median {:.3} s over {reps}",
+            if threads == 1 { 1 } else { cpus },
+            times[0],
+            x.rows() as f64 / times[0],
+            times[reps / 2]
+        );
+    }
+    if let (Some(out), Ok(py)) = (last, std::fs::read(bench_dir().join("preds10k.f32"))) {
+        let py: Vec<f32> = py
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if py.len() == out.values().len() {
+            let worst = out
+                .values()
+                .iter()
+                .zip(&py)
+                .map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs())
+                .fold(0.0, f64::max);
+            let same = out.values().iter().zip(&py).filter(|(a, b)| a == b).count();
+            println!(
+                "vs Python's predictions: {same}/{} bit-identical, max |diff| {worst:.3e}",
+                py.len()
+            );
+        }
+    }
 }

@@ -312,9 +312,11 @@ const DEFAULT_LEFT: u32 = 1 << 30;
 const LEAF: u32 = 1 << 31;
 
 /// One compiled node: children are absolute indices into the forest's node
-/// array and always point forward. For a leaf, `value` is the (scalar)
-/// leaf value and `left` the offset of its vector in `leaf_vectors`; for a
-/// categorical split, `value` holds the index of its category set as bits.
+/// array and always point forward, except that a leaf points to itself (so
+/// a walk of fixed length stays on it). For a leaf, `value` is the scalar
+/// leaf value, or (vector-leaf trees) the offset of its vector in
+/// `leaf_vectors` as bits; for a categorical split, `value` holds the index
+/// of its category set as bits.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     left: u32,
@@ -368,6 +370,10 @@ struct Forest {
     leaf_vectors: Vec<f32>,
     /// Round boundaries: round r is trees `bounds[r]..bounds[r + 1]`.
     bounds: Vec<usize>,
+    /// Depth of each tree (steps from the root to its deepest leaf).
+    depth: Vec<u32>,
+    /// Trees with a categorical split (walked row by row).
+    has_cats: Vec<bool>,
     /// Output groups per `ntree_limit` unit (XGBoost's `num_output_group`).
     ntree_groups: usize,
     accumulate: Accumulate,
@@ -401,7 +407,8 @@ fn at_least(v: Version, major: u32, minor: u32) -> bool {
     (v.major, v.minor) >= (major, minor)
 }
 
-/// Compiles tree `ti` into `forest`, returning its root index.
+/// Compiles tree `ti` into `forest`, returning its root index, its depth
+/// and whether it has categorical splits.
 fn compile_tree(
     model: &Model,
     ti: usize,
@@ -409,7 +416,7 @@ fn compile_tree(
     groups: usize,
     num_feature: usize,
     forest: &mut Forest,
-) -> Result<u32> {
+) -> Result<(u32, u32, bool)> {
     let node_at = |n: usize| Some(Location::Node { tree: ti, node: n });
     let n = tree.len();
     if n == 0 {
@@ -430,11 +437,13 @@ fn compile_tree(
     let mut new_index = vec![u32::MAX; n];
     let mut order: Vec<usize> = Vec::new();
     let mut discovered = vec![false; n];
-    let mut stack = vec![0usize];
+    let mut stack = vec![(0usize, 0u32)];
+    let mut depth = 0u32;
     discovered[0] = true;
-    while let Some(old) = stack.pop() {
+    while let Some((old, d)) = stack.pop() {
         new_index[old] = (base + order.len()) as u32;
         order.push(old);
+        depth = depth.max(d);
         if tree.is_leaf(old) {
             continue;
         }
@@ -461,11 +470,12 @@ fn compile_tree(
                 ));
             }
             discovered[c] = true;
-            stack.push(c);
+            stack.push((c, d + 1));
         }
     }
     // Pass 2: the nodes.
     let vector = tree.is_vector_leaf();
+    let mut has_cats = false;
     for &old in &order {
         if tree.is_leaf(old) {
             let value = tree.leaf_value(old).ok_or_else(|| {
@@ -474,7 +484,7 @@ fn compile_tree(
                     node_at(old),
                 )
             })?;
-            let (scalar, offset) = if vector {
+            let scalar = if vector {
                 if value.len() != groups {
                     return Err(bad_model(
                         format!(
@@ -489,14 +499,15 @@ fn compile_tree(
                     return Err(bad_model("too many leaf values", node_at(old)));
                 }
                 forest.leaf_vectors.extend_from_slice(value);
-                (0.0, off as u32)
+                f32::from_bits(off as u32)
             } else {
-                (value[0], 0)
+                value[0]
             };
+            let me = new_index[old];
             forest.nodes.push(Node {
-                left: offset,
-                right: 0,
-                flags: LEAF,
+                left: me,
+                right: me,
+                flags: LEAF | FEAT_MASK,
                 value: scalar,
             });
             continue;
@@ -545,6 +556,7 @@ fn compile_tree(
             let idx = forest.cats.len() as u32;
             forest.cats.push(CatSet { sorted, bits });
             flags |= CATEGORICAL;
+            has_cats = true;
             f32::from_bits(idx)
         } else {
             tree.split_conditions.get(old).copied().ok_or_else(|| {
@@ -563,20 +575,21 @@ fn compile_tree(
             value,
         });
     }
-    Ok(base as u32)
+    Ok((base as u32, depth, has_cats))
 }
 
 impl Forest {
-    /// The leaf row `x` reaches from `root`.
-    #[inline]
-    fn leaf(&self, root: u32, x: &[f32]) -> &Node {
+    /// The leaf row `x` reaches from `root` (row by row, for trees with
+    /// categorical splits).
+    fn leaf_index(&self, root: u32, x: &[f32]) -> u32 {
         let nodes = &self.nodes[..];
         let mut i = root as usize;
         loop {
-            // Children always point forward within the array (compile_tree).
+            // Children point forward within the array (compile_tree); a
+            // leaf ends the walk.
             let n = &nodes[i];
             if n.flags & LEAF != 0 {
-                return n;
+                return i as u32;
             }
             let v = x
                 .get((n.flags & FEAT_MASK) as usize)
@@ -896,9 +909,17 @@ impl<'m> Predictor<'m> {
             }
             Engine::Trees(f) => {
                 let onto_base = f.accumulate == Accumulate::OntoBase;
+                // Each block's rows, padded with a NaN column that every
+                // feature the rows lack maps to.
+                let cols = x.cols();
+                let stride = cols + 1;
+                let mut buf = vec![f32::NAN; BLOCK_ROWS * stride];
+                let mut idx = [0u32; BLOCK_ROWS];
                 for (b, block) in out.chunks_mut(BLOCK_ROWS * g).enumerate() {
                     let r0 = first + b * BLOCK_ROWS;
-                    for o in block.chunks_mut(g) {
+                    let nrows = block.len() / g;
+                    for (r, o) in block.chunks_mut(g).enumerate() {
+                        buf[r * stride..r * stride + cols].copy_from_slice(x.row(r0 + r));
                         if onto_base {
                             o.copy_from_slice(&self.base);
                         } else {
@@ -909,10 +930,31 @@ impl<'m> Predictor<'m> {
                         let root = f.roots[t];
                         let group = f.group_of[t];
                         let w = f.weights.as_ref().map(|w| w[t]);
+                        if f.has_cats[t] {
+                            for (r, i) in idx.iter_mut().enumerate().take(nrows) {
+                                *i = f.leaf_index(root, x.row(r0 + r));
+                            }
+                        } else {
+                            // All rows of the block walk the tree in lockstep,
+                            // one level per step, without data-dependent
+                            // branches (leaves point to themselves).
+                            let idx = &mut idx[..nrows];
+                            idx.fill(root);
+                            for _ in 0..f.depth[t] {
+                                for (r, i) in idx.iter_mut().enumerate() {
+                                    let n = &f.nodes[*i as usize];
+                                    let feat = ((n.flags & FEAT_MASK) as usize).min(cols);
+                                    let v = buf[r * stride + feat];
+                                    let dl = n.flags & DEFAULT_LEFT != 0;
+                                    let left = (v < n.value) | (v.is_nan() & dl);
+                                    *i = if left { n.left } else { n.right };
+                                }
+                            }
+                        }
                         for (r, o) in block.chunks_mut(g).enumerate() {
-                            let leaf = f.leaf(root, x.row(r0 + r));
+                            let leaf = &f.nodes[idx[r] as usize];
                             if group == u32::MAX {
-                                let off = leaf.left as usize;
+                                let off = leaf.value.to_bits() as usize;
                                 let vals = &f.leaf_vectors[off..off + g];
                                 for (slot, &v) in o.iter_mut().zip(vals) {
                                     *slot += match w {
@@ -1041,14 +1083,18 @@ fn compile_forest(
         cats: Vec::new(),
         leaf_vectors: Vec::new(),
         bounds: Vec::new(),
+        depth: Vec::with_capacity(n),
+        has_cats: Vec::with_capacity(n),
         ntree_groups: groups,
         accumulate,
         cat_rule,
     };
     let mut any_vector = false;
     for (ti, tree) in t.trees.iter().enumerate() {
-        let root = compile_tree(model, ti, tree, groups, num_feature, &mut forest)?;
+        let (root, depth, cats) = compile_tree(model, ti, tree, groups, num_feature, &mut forest)?;
         forest.roots.push(root);
+        forest.depth.push(depth);
+        forest.has_cats.push(cats);
         if tree.is_vector_leaf() {
             any_vector = true;
             forest.group_of.push(u32::MAX);
