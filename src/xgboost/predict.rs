@@ -382,7 +382,7 @@ struct Forest {
 
 #[derive(Debug, Clone)]
 enum Engine {
-    Trees(Forest),
+    Trees(Box<Forest>),
     Linear { weights: Vec<f32> },
 }
 
@@ -620,13 +620,13 @@ impl Forest {
                 !set.contains(c as i64)
             }
             CatRule::DefaultLeft => {
-                if v < 0.0 || v >= MAX_CAT || f64::from(v) >= set.bits as f64 {
+                if !(0.0..MAX_CAT).contains(&v) || f64::from(v) >= set.bits as f64 {
                     return n.flags & DEFAULT_LEFT != 0;
                 }
                 !set.contains(v as i64)
             }
             CatRule::Left => {
-                if v < 0.0 || v >= MAX_CAT {
+                if !(0.0..MAX_CAT).contains(&v) {
                     return true;
                 }
                 !set.contains(v as i64)
@@ -726,9 +726,13 @@ impl<'m> Predictor<'m> {
                     weights: l.weights.clone(),
                 }
             }
-            Booster::Trees(t) => {
-                Engine::Trees(compile_forest(model, t, version, groups, num_feature)?)
-            }
+            Booster::Trees(t) => Engine::Trees(Box::new(compile_forest(
+                model,
+                t,
+                version,
+                groups,
+                num_feature,
+            )?)),
         };
         Ok(Predictor {
             model,
@@ -973,7 +977,7 @@ impl<'m> Predictor<'m> {
                     if !onto_base {
                         for o in block.chunks_mut(g) {
                             for (slot, &b) in o.iter_mut().zip(&self.base) {
-                                *slot = b + *slot;
+                                *slot += b;
                             }
                         }
                     }
@@ -1044,7 +1048,7 @@ fn compile_forest(
         .dialect
         .as_ref()
         .is_some_and(|d| d.weight_drop_in_gbtree);
-    let use_weights = t.dart && !(folded && !at_least(version, 3, 4));
+    let use_weights = t.dart && (!folded || at_least(version, 3, 4));
     let weights = if use_weights {
         let w = t.weight_drop.clone().unwrap_or_default();
         if w.len() != n {
@@ -1504,7 +1508,7 @@ fn container_best_ntree_limit(
             },
         });
     }
-    if cv >= (1, 4) && cv < (2, 0) {
+    if ((1, 4)..(2, 0)).contains(&cv) {
         return Ok(attr("best_ntree_limit").and_then(positive));
     }
     Ok(None)
@@ -2102,9 +2106,7 @@ pub fn compare_predictions(
         }
         for (col, (&e, &g)) in want.iter().zip(have).enumerate() {
             let g = f64::from(g);
-            let d = if e.is_nan() && g.is_nan() {
-                0.0
-            } else if e == g {
+            let d = if (e.is_nan() && g.is_nan()) || e == g {
                 0.0
             } else {
                 (g - e).abs()
@@ -2212,7 +2214,7 @@ pub fn run_sample_gate(
     model_bytes: &[u8],
     container: Option<&str>,
 ) -> Result<SampleOutcome> {
-    if !(gate.tolerance >= 0.0) {
+    if gate.tolerance.is_nan() || gate.tolerance < 0.0 {
         return Err(usage(format!(
             "--tolerance must be a non-negative number, not {}",
             gate.tolerance
