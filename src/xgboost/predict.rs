@@ -81,6 +81,9 @@ pub const PREDICT_MODEL: &str = "xgb.predict.model";
 /// compiled trees).
 pub const MAX_COLUMNS: usize = (1 << 29) - 2;
 
+/// The largest dense input [`parse_libsvm`] builds (1 GiB of f32).
+pub const MAX_DENSE_VALUES: usize = 1 << 28;
+
 /// Rows evaluated together, tree by tree (keeps a tree hot in the cache).
 const BLOCK_ROWS: usize = 64;
 /// Below this many row × tree steps prediction stays on the calling thread.
@@ -853,14 +856,33 @@ impl<'m> Predictor<'m> {
         if threads <= 1 || work < PARALLEL_MIN_WORK {
             self.margins_into(x, 0, range.clone(), &mut margins);
         } else {
-            // Contiguous chunks of whole blocks; every row is computed the
-            // same way whichever chunk it lands in.
-            let per = rows.div_ceil(threads).div_ceil(BLOCK_ROWS) * BLOCK_ROWS;
-            std::thread::scope(|s| {
-                for (i, chunk) in margins.chunks_mut(per * g).enumerate() {
-                    let range = range.clone();
-                    s.spawn(move || self.margins_into(x, i * per, range, chunk));
+            // Chunks of whole blocks taken from a shared queue by the workers
+            // and this thread (which does everything if no thread can be
+            // started). Every row is computed the same way whichever chunk
+            // or thread it lands in.
+            let per = rows.div_ceil(threads * 4).div_ceil(BLOCK_ROWS) * BLOCK_ROWS;
+            let chunks: Vec<(usize, &mut [f32])> = margins
+                .chunks_mut(per * g)
+                .enumerate()
+                .map(|(i, c)| (i * per, c))
+                .collect();
+            let queue = std::sync::Mutex::new(chunks);
+            let work = || {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let Some((first, chunk)) = next else {
+                        break;
+                    };
+                    self.margins_into(x, first, range.clone(), chunk);
                 }
+            };
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    let _ = std::thread::Builder::new()
+                        .name("sm-pack-predict".into())
+                        .spawn_scoped(s, work);
+                }
+                work();
             });
         }
         if opts.margin {
@@ -917,7 +939,8 @@ impl<'m> Predictor<'m> {
                 // feature the rows lack maps to.
                 let cols = x.cols();
                 let stride = cols + 1;
-                let mut buf = vec![f32::NAN; BLOCK_ROWS * stride];
+                let block_rows = BLOCK_ROWS.min(out.len() / g);
+                let mut buf = vec![f32::NAN; block_rows * stride];
                 let mut idx = [0u32; BLOCK_ROWS];
                 for (b, block) in out.chunks_mut(BLOCK_ROWS * g).enumerate() {
                     let r0 = first + b * BLOCK_ROWS;
@@ -1795,6 +1818,11 @@ pub fn parse_libsvm(body: &str, shift_one_based: bool, max_cols: usize) -> Resul
         )));
     }
     let rows = entries.iter().map(|e| e.0 + 1).max().unwrap_or(0);
+    if rows.checked_mul(cols).is_none_or(|n| n > MAX_DENSE_VALUES) {
+        return Err(usage(format!(
+            "{rows} rows of {cols} features are too many to evaluate at once (at most {MAX_DENSE_VALUES} values); split the input"
+        )));
+    }
     // Sum duplicates in f64 (scipy's COO → CSR), then narrow to f32.
     let mut sums = vec![f64::NAN; rows.saturating_mul(cols)];
     for (r, c, v) in entries {
