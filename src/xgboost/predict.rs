@@ -2435,7 +2435,10 @@ mod tests {
         softmax(&mut r);
         assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
-        assert_eq!(argmax(&[f32::NAN, 1.0]), 1);
+        // Like std::max_element, which xgboost's FindMaxIndex uses: nothing
+        // compares greater than a leading NaN, so it stays the answer.
+        assert_eq!(argmax(&[f32::NAN, 1.0]), 0);
+        assert_eq!(argmax(&[1.0, f32::NAN, 2.0]), 2);
     }
 
     #[test]
