@@ -29,7 +29,7 @@ use crate::container::{BlazingText, Container, ContainerTable, Reason, Sniffed, 
 use crate::error::{Error, Result};
 use crate::report::{Finding, Findings, Location, Severity};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Which container to judge against.
@@ -895,11 +895,15 @@ impl ModelCache {
     /// The model reader's own findings for the files a discovery loads.
     fn findings_for(&self, d: &Discovery) -> Vec<Finding> {
         let mut out = Vec::new();
-        for e in d
-            .root
+        // A set, not `Vec::contains`: an ensemble of 100 000 root files
+        // would make that quadratic.
+        let picked: HashSet<&str> = d
+            .loads
             .iter()
-            .filter(|e| d.loads.contains(&e.name) || d.one_of.contains(&e.name))
-        {
+            .chain(&d.one_of)
+            .map(String::as_str)
+            .collect();
+        for e in d.root.iter().filter(|e| picked.contains(e.name.as_str())) {
             if let Some(Parsed::Model(i)) = e.member.and_then(|m| self.parsed.get(&m)) {
                 for f in &i.findings {
                     let mut f = f.clone();
@@ -1652,6 +1656,90 @@ fn rebuild_command(
 // ---------------------------------------------------------------------------
 // Sidecars
 
+/// Largest sidecar (`<archive>.manifest.json`, `SHA256SUMS`) verify reads:
+/// 16 MiB. sm-pack's manifests are a few kilobytes; a larger file is refused
+/// with a finding instead of being held in memory.
+pub const MAX_SIDECAR_BYTES: u64 = 16 << 20;
+
+/// Most findings of one code the sidecar checks list; the rest are counted
+/// in one more finding.
+pub const SIDECAR_FINDINGS_PER_CODE: usize = 20;
+
+/// A sidecar's bytes, or why they were not read.
+enum SidecarBytes {
+    Read(Vec<u8>),
+    Absent,
+    /// Too large, or not a regular file (a FIFO would block the read).
+    Refused(String),
+}
+
+/// Reads a sidecar with the size cap. An auto-discovered sidecar must be a
+/// regular file: it is opened without blocking and checked before reading.
+fn read_sidecar(p: &Path, explicit: bool) -> Result<SidecarBytes> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    if !explicit {
+        o.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = match o.open(p) {
+        Ok(f) => f,
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SidecarBytes::Absent);
+        }
+        Err(e) => return Err(Error::io("read", p, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io("read", p, e))?;
+    if meta.is_dir() || (!explicit && !meta.is_file()) {
+        return Ok(SidecarBytes::Refused(format!(
+            "{} is not a regular file",
+            p.display()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_SIDECAR_BYTES) as usize + 1);
+    file.take(MAX_SIDECAR_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", p, e))?;
+    if bytes.len() as u64 > MAX_SIDECAR_BYTES {
+        return Ok(SidecarBytes::Refused(format!(
+            "{} is larger than the {} MiB sm-pack reads of a sidecar",
+            p.display(),
+            MAX_SIDECAR_BYTES >> 20
+        )));
+    }
+    Ok(SidecarBytes::Read(bytes))
+}
+
+/// Pushes `f` unless [`SIDECAR_FINDINGS_PER_CODE`] findings with its code
+/// were already pushed since `before`; counts the ones left out in `dropped`.
+fn push_capped(
+    findings: &mut Vec<Finding>,
+    before: usize,
+    dropped: &mut BTreeMap<String, usize>,
+    f: Finding,
+) {
+    let n = findings[before..]
+        .iter()
+        .filter(|g| g.code == f.code)
+        .count();
+    if n < SIDECAR_FINDINGS_PER_CODE {
+        findings.push(f);
+    } else {
+        *dropped.entry(f.code).or_default() += 1;
+    }
+}
+
+/// One finding per code with findings left out by [`push_capped`].
+fn summarize_dropped(findings: &mut Vec<Finding>, dropped: BTreeMap<String, usize>) {
+    for (code, n) in dropped {
+        findings.push(Finding::error(
+            &code,
+            format!("… and {n} more {code} finding(s) like the ones above"),
+        ));
+    }
+}
+
 fn sidecar_path(path: &Path, which: &Sidecar, default_name: &str) -> Option<(PathBuf, bool)> {
     match which {
         Sidecar::Skip => None,
@@ -1672,9 +1760,9 @@ fn check_manifest(
     else {
         return Ok(None);
     };
-    let text = match std::fs::read(&mpath) {
-        Ok(t) => t,
-        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match read_sidecar(&mpath, explicit)? {
+        SidecarBytes::Read(t) => t,
+        SidecarBytes::Absent => {
             findings.push(Finding::info(
                 codes::MANIFEST_ABSENT,
                 format!(
@@ -1684,7 +1772,14 @@ fn check_manifest(
             ));
             return Ok(None);
         }
-        Err(e) => return Err(Error::io("read", &mpath, e)),
+        SidecarBytes::Refused(why) => {
+            findings.push(Finding::error(codes::MANIFEST_UNREADABLE, why));
+            return Ok(Some(SidecarCheck {
+                path: mpath,
+                checked: Vec::new(),
+                ok: false,
+            }));
+        }
     };
     let before = findings.len();
     let mut checked = Vec::new();
@@ -1719,7 +1814,9 @@ fn check_manifest(
             ok: false,
         }));
     }
+    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     let mismatch = |findings: &mut Vec<Finding>,
+                    dropped: &mut BTreeMap<String, usize>,
                     code: &str,
                     what: &str,
                     want: &serde_json::Value,
@@ -1735,7 +1832,7 @@ fn check_manifest(
         if let Some(l) = at {
             f = f.at(l);
         }
-        findings.push(f);
+        push_capped(findings, before, dropped, f);
     };
     // The archive file.
     let a = &doc["archive"];
@@ -1750,6 +1847,7 @@ fn check_manifest(
     if a["size"].as_u64() != Some(listing.size) {
         mismatch(
             findings,
+            &mut dropped,
             codes::MANIFEST_ARCHIVE,
             "the archive size",
             &a["size"],
@@ -1760,6 +1858,7 @@ fn check_manifest(
     if a["sha256"].as_str() != Some(listing.sha256.as_str()) {
         mismatch(
             findings,
+            &mut dropped,
             codes::MANIFEST_ARCHIVE,
             "the archive SHA-256",
             &a["sha256"],
@@ -1773,6 +1872,7 @@ fn check_manifest(
         if t["size"].as_u64() != Some(listing.tar_size) {
             mismatch(
                 findings,
+                &mut dropped,
                 codes::MANIFEST_TAR,
                 "the tar stream size",
                 &t["size"],
@@ -1783,6 +1883,7 @@ fn check_manifest(
         if t["sha256"].as_str() != Some(listing.tar_sha256.as_str()) {
             mismatch(
                 findings,
+                &mut dropped,
                 codes::MANIFEST_TAR,
                 "the tar stream SHA-256",
                 &t["sha256"],
@@ -1792,21 +1893,34 @@ fn check_manifest(
         }
         checked.push("tar size and sha256".to_string());
     }
-    // Members, by name.
+    // Members, by name: one lookup table each way, so a manifest listing a
+    // million names costs a million lookups, not a million scans. The last
+    // member of a name is the one extraction leaves.
     let listed: Vec<&serde_json::Value> = doc["members"]
         .as_array()
         .map(|a| a.iter().collect())
         .unwrap_or_default();
+    let by_name: HashMap<&str, &ArchiveMember> = listing
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), m))
+        .collect();
+    let listed_names: HashSet<&str> = listed.iter().filter_map(|lm| lm["name"].as_str()).collect();
     for lm in &listed {
         let Some(name) = lm["name"].as_str() else {
-            findings.push(Finding::error(
-                codes::MANIFEST_UNREADABLE,
-                "a manifest member has no name",
-            ));
+            push_capped(
+                findings,
+                before,
+                &mut dropped,
+                Finding::error(codes::MANIFEST_UNREADABLE, "a manifest member has no name"),
+            );
             continue;
         };
-        let Some(m) = listing.members.iter().rev().find(|m| m.name == name) else {
-            findings.push(
+        let Some(m) = by_name.get(name) else {
+            push_capped(
+                findings,
+                before,
+                &mut dropped,
                 Finding::error(
                     codes::MANIFEST_MEMBER_MISSING,
                     format!("the manifest lists {name:?} but the archive has no such member"),
@@ -1818,6 +1932,7 @@ fn check_manifest(
         if lm["size"].as_u64() != Some(m.size) {
             mismatch(
                 findings,
+                &mut dropped,
                 codes::MANIFEST_MEMBER,
                 &format!("the size of {name:?}"),
                 &lm["size"],
@@ -1828,6 +1943,7 @@ fn check_manifest(
         if lm["sha256"].as_str() != m.sha256.as_deref() {
             mismatch(
                 findings,
+                &mut dropped,
                 codes::MANIFEST_MEMBER,
                 &format!("the SHA-256 of {name:?}"),
                 &lm["sha256"],
@@ -1840,6 +1956,7 @@ fn check_manifest(
         {
             mismatch(
                 findings,
+                &mut dropped,
                 codes::MANIFEST_MEMBER,
                 &format!("the mode of {name:?}"),
                 &lm["mode"],
@@ -1849,11 +1966,11 @@ fn check_manifest(
         }
     }
     for m in &listing.members {
-        if !listed
-            .iter()
-            .any(|lm| lm["name"].as_str() == Some(m.name.as_str()))
-        {
-            findings.push(
+        if !listed_names.contains(m.name.as_str()) {
+            push_capped(
+                findings,
+                before,
+                &mut dropped,
                 Finding::error(
                     codes::MANIFEST_MEMBER_EXTRA,
                     format!(
@@ -1865,6 +1982,7 @@ fn check_manifest(
             );
         }
     }
+    summarize_dropped(findings, dropped);
     checked.push(format!("{} member(s)", listed.len()));
     let ok = !findings[before..]
         .iter()
@@ -1886,9 +2004,9 @@ fn check_sums(
     let Some((spath, explicit)) = sidecar_path(path, which, "SHA256SUMS") else {
         return Ok(None);
     };
-    let text = match std::fs::read(&spath) {
-        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
-        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match read_sidecar(&spath, explicit)? {
+        SidecarBytes::Read(t) => String::from_utf8_lossy(&t).into_owned(),
+        SidecarBytes::Absent => {
             findings.push(Finding::info(
                 codes::MANIFEST_ABSENT,
                 format!(
@@ -1898,9 +2016,17 @@ fn check_sums(
             ));
             return Ok(None);
         }
-        Err(e) => return Err(Error::io("read", &spath, e)),
+        SidecarBytes::Refused(why) => {
+            findings.push(Finding::error(codes::SUMS_UNREADABLE, why));
+            return Ok(Some(SidecarCheck {
+                path: spath,
+                checked: Vec::new(),
+                ok: false,
+            }));
+        }
     };
     let before = findings.len();
+    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     let mut entries: Vec<(String, String)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -1916,16 +2042,22 @@ fn check_sums(
         });
         match parsed {
             Some(e) => entries.push(e),
-            None => findings.push(Finding::error(
-                codes::SUMS_UNREADABLE,
-                format!(
-                    "line {} of {} is not in `sha256sum` format",
-                    i + 1,
-                    spath.display()
+            None => push_capped(
+                findings,
+                before,
+                &mut dropped,
+                Finding::error(
+                    codes::SUMS_UNREADABLE,
+                    format!(
+                        "line {} of {} is not in `sha256sum` format",
+                        i + 1,
+                        spath.display()
+                    ),
                 ),
-            )),
+            ),
         }
     }
+    summarize_dropped(findings, dropped);
     let mut checked = Vec::new();
     match entries.iter().rev().find(|(n, _)| n == archive_name) {
         Some((_, d)) if *d == listing.sha256 => checked.push(archive_name.to_string()),
@@ -1954,7 +2086,7 @@ fn check_sums(
     let manifest_name = format!("{archive_name}.manifest.json");
     if let Some((_, d)) = entries.iter().rev().find(|(n, _)| *n == manifest_name) {
         let mpath = spath.with_file_name(&manifest_name);
-        if let Ok(bytes) = std::fs::read(&mpath) {
+        if let Ok(SidecarBytes::Read(bytes)) = read_sidecar(&mpath, false) {
             checked.push(manifest_name.clone());
             let got = crate::hash::sha256_hex(&bytes);
             if got != *d {

@@ -4,7 +4,8 @@
 //! Reads a `.tar.gz` (or a plain tar, which is reported) from any [`Read`]
 //! without extracting anything: nothing is ever written to disk. Memory is
 //! bounded: one 512-byte header at a time, GNU long names and pax records up
-//! to [`ReadOptions::max_extension_bytes`], the member list up to
+//! to [`ReadOptions::max_extension_bytes`] each and
+//! [`ReadOptions::max_extension_total`] in all, the member list up to
 //! [`ReadOptions::max_members`], and member bytes only where asked
 //! ([`CapturePolicy`], at most [`ReadOptions::capture_limit`] per member and
 //! [`ReadOptions::capture_total_limit`] in all). Every member's bytes stream
@@ -63,6 +64,16 @@ pub const DEFAULT_MAX_MEMBERS: usize = 100_000;
 /// Default [`ReadOptions::max_extension_bytes`]: 1 MiB for one GNU long name
 /// or one pax header.
 pub const DEFAULT_MAX_EXTENSION_BYTES: u64 = 1 << 20;
+/// Default [`ReadOptions::max_extension_total`]: 16 MiB of GNU long names,
+/// long links and pax headers over the whole archive.
+pub const DEFAULT_MAX_EXTENSION_TOTAL: u64 = 16 << 20;
+/// Longest member name or link target kept, in bytes. A longer one (no
+/// extractor can create it: PATH_MAX is 4096) is kept as its first
+/// `MAX_NAME_KEPT` bytes followed by `…[<length> bytes, sha256 <16 hex>]`, so
+/// distinct names stay distinct without a megabyte-long name being copied
+/// into every finding and report line that mentions it. The checks on names
+/// (length, NUL, `..`, absolute) see the whole stored name.
+pub const MAX_NAME_KEPT: usize = 4096;
 /// Size of the buffers member bytes stream through.
 pub const CHUNK_SIZE: usize = 64 << 10;
 /// Bytes of each file given to [`sniff`] for [`ArchiveMember::content`].
@@ -181,6 +192,11 @@ pub struct ReadOptions {
     pub max_members: usize,
     /// Largest GNU long name / long link / pax header read.
     pub max_extension_bytes: u64,
+    /// Most bytes of GNU long names, long links and pax headers read over
+    /// the whole archive. They stay in memory with the member list, and a
+    /// megabyte-long name compresses to a kilobyte, so without this cap a
+    /// small archive could claim gigabytes.
+    pub max_extension_total: u64,
 }
 
 impl Default for ReadOptions {
@@ -191,6 +207,7 @@ impl Default for ReadOptions {
             capture_total_limit: DEFAULT_CAPTURE_TOTAL_LIMIT,
             max_members: DEFAULT_MAX_MEMBERS,
             max_extension_bytes: DEFAULT_MAX_EXTENSION_BYTES,
+            max_extension_total: DEFAULT_MAX_EXTENSION_TOTAL,
         }
     }
 }
@@ -810,6 +827,17 @@ fn normalize(name: &str) -> String {
         .join("/")
 }
 
+/// A name as kept in [`ArchiveMember`] (see [`MAX_NAME_KEPT`]).
+fn kept_name(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if raw.len() <= MAX_NAME_KEPT {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let digest = hex::encode(Sha256::digest(raw));
+    let mut v = raw[..MAX_NAME_KEPT].to_vec();
+    v.extend_from_slice(format!("…[{} bytes, sha256 {}]", raw.len(), &digest[..16]).as_bytes());
+    std::borrow::Cow::Owned(v)
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -849,6 +877,8 @@ struct Walker<'o, 'v> {
     members: Vec<ArchiveMember>,
     findings: Vec<Finding>,
     captured_total: u64,
+    /// Bytes of extension headers read so far (against `max_extension_total`).
+    extension_total: u64,
     global_pax: Vec<PaxPair>,
     dot_slash: usize,
     complete: bool,
@@ -877,6 +907,21 @@ impl Walker<'_, '_> {
         at: u64,
     ) -> io::Result<Option<Vec<u8>>> {
         let keep = size.min(self.opts.max_extension_bytes) as usize;
+        let total = self.extension_total.saturating_add(keep as u64);
+        if total > self.opts.max_extension_total {
+            self.push(
+                Finding::error(
+                    codes::HEADER_TOO_LARGE,
+                    format!(
+                        "the archive's GNU long names, long links and pax headers add up to more than the {} bytes sm-pack reads; no SageMaker model archive needs that many",
+                        self.opts.max_extension_total
+                    ),
+                )
+                .at(off(at)),
+            );
+            return Ok(None);
+        }
+        self.extension_total = total;
         let mut data = vec![0u8; keep];
         let got = tar.read_full(&mut data)?;
         if got < keep {
@@ -1369,10 +1414,11 @@ impl Walker<'_, '_> {
             size = real.max(0) as u64;
         }
 
-        let name = lossy(&name_bytes);
+        let kept = kept_name(&name_bytes);
+        let name = lossy(&kept);
         let name_hex = std::str::from_utf8(&name_bytes)
             .is_err()
-            .then(|| hex::encode(&name_bytes));
+            .then(|| hex::encode(&kept));
         let mut m = ArchiveMember {
             index: self.members.len(),
             path: normalize(&name),
@@ -1387,7 +1433,7 @@ impl Walker<'_, '_> {
             uname,
             gname,
             mtime,
-            link_target: link_bytes.as_deref().map(lossy),
+            link_target: link_bytes.as_deref().map(|l| lossy(&kept_name(l))),
             format,
             sparse,
             pax: pax.iter().map(|(k, v)| pax_record(k, v)).collect(),
@@ -1476,7 +1522,7 @@ impl Walker<'_, '_> {
                 .at(loc.clone()),
             );
         }
-        if m.name.split('/').any(|c| c == "..") {
+        if raw.split(|b| *b == b'/').any(|c| c == b"..") {
             self.push(
                 Finding::error(
                     codes::DOTDOT,
@@ -1743,6 +1789,7 @@ fn read_inner<R: Read>(
         members: Vec::new(),
         findings: Vec::new(),
         captured_total: 0,
+        extension_total: 0,
         global_pax: Vec::new(),
         dot_slash: 0,
         complete: true,

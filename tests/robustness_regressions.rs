@@ -1,0 +1,345 @@
+//! Regression tests for the problems fuzzing and the robustness review found
+//! (issue 10). Each test is the smallest input that showed the problem, with
+//! the bound that now holds. The fuzz targets live in `fuzz/`; see README.md,
+//! "Fuzzing and robustness".
+
+mod common;
+
+use common::*;
+use sm_pack::archive::reader::{
+    DEFAULT_MAX_EXTENSION_TOTAL, MAX_NAME_KEPT, ReadOptions, codes, read_archive,
+};
+use sm_pack::report::Severity;
+use sm_pack::verify::{
+    MAX_SIDECAR_BYTES, SIDECAR_FINDINGS_PER_CODE, Sidecar, Target, VerifyOptions, codes as vcodes,
+    verify_archive,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+// ------------------------------------------------------------------ allocation accounting
+
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn note(delta: isize) {
+    let _ = LIVE.try_with(|l| {
+        let v = l.get() + delta;
+        l.set(v);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
+    });
+}
+
+// SAFETY: delegates to the system allocator; only records sizes in
+// thread-local cells with const initialisers (no allocation, no recursion).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size() as isize);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note(-(layout.size() as isize));
+        // SAFETY: ptr was allocated by System with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size() as isize);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size as isize - layout.size() as isize);
+        // SAFETY: ptr was allocated by System with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` and returns its result with the peak of bytes live on this
+/// thread on top of what was live before.
+fn peak_of<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let base = LIVE.with(|l| l.get());
+    PEAK.with(|p| p.set(base));
+    let r = f();
+    let peak = PEAK.with(|p| p.get()) - base;
+    (r, peak.max(0) as usize)
+}
+
+const MIB: usize = 1 << 20;
+
+// ------------------------------------------------------------------ archives
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// A GNU tar (long names as `././@LongLink` entries) of empty-ish files.
+fn gnu_tar(names: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for n in names {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        // The raw-name path: the builder writes a GNU long name entry.
+        let name = std::str::from_utf8(n).expect("ASCII test names");
+        b.append_data(&mut h, name, &b"x"[..]).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+/// Found by reviewing the reader against a decompression bomb (issue 10):
+/// 300 members with 1 MiB GNU long names compress to 330 KB and made
+/// `sm-pack verify` take 92 s, 7.1 GB of memory and print 667 MB, because
+/// every name was kept whole and copied into every finding, discovery list
+/// and verdict. Now the long names over the whole archive are capped
+/// (`max_extension_total`, 16 MiB) and each kept name is at most
+/// `MAX_NAME_KEPT` bytes plus a digest marker.
+#[test]
+fn long_gnu_names_cannot_claim_gigabytes() {
+    let names: Vec<Vec<u8>> = (0..40)
+        .map(|i| {
+            let mut n = vec![b'a'; MIB - 16];
+            n.extend_from_slice(format!("{i:08}").as_bytes());
+            n
+        })
+        .collect();
+    let bytes = gz(&gnu_tar(&names));
+    assert!(bytes.len() < 200_000, "the bomb is small: {}", bytes.len());
+    let (l, peak) = peak_of(|| read_archive(&bytes[..], &ReadOptions::default()).expect("read"));
+    let too_large: Vec<_> = l.findings_with(codes::HEADER_TOO_LARGE).collect();
+    assert_eq!(too_large.len(), 1, "{:?}", l.findings);
+    assert!(
+        too_large[0].message.contains("add up to"),
+        "{}",
+        too_large[0]
+    );
+    assert!(l.members.len() <= (DEFAULT_MAX_EXTENSION_TOTAL as usize / (MIB - 8)));
+    for m in &l.members {
+        assert!(
+            m.name.len() <= MAX_NAME_KEPT + 64,
+            "{} bytes kept",
+            m.name.len()
+        );
+        assert!(m.name.contains("bytes, sha256 "), "marker missing");
+    }
+    // The 16 MiB of names are read once, in 1 MiB pieces; what stays is small.
+    assert!(peak < 24 * MIB, "{} MiB live at peak", peak / MIB);
+}
+
+#[test]
+fn long_names_stay_distinct_and_checked_whole() {
+    let mut a = vec![b'd'; 6000];
+    a.extend_from_slice(b"/../escape");
+    let mut b = vec![b'd'; 6000];
+    b.extend_from_slice(b"/other");
+    let l = read_archive(&gz(&gnu_tar(&[a, b]))[..], &ReadOptions::default()).expect("read");
+    assert_eq!(l.members.len(), 2);
+    assert_ne!(l.members[0].name, l.members[1].name, "kept names collide");
+    // The `..` sits beyond the kept prefix and is still found.
+    assert!(
+        l.findings_with(codes::DOTDOT).next().is_some(),
+        "{:?}",
+        l.findings
+    );
+    assert!(l.findings_with(codes::NAME_TOO_LONG).next().is_some());
+    assert!(l.findings_with(codes::DUPLICATE).next().is_none());
+}
+
+#[test]
+fn cli_verify_of_a_long_name_bomb_is_small_and_fails_cleanly() {
+    let names: Vec<Vec<u8>> = (0..64)
+        .map(|i| {
+            let mut n = vec![b'a'; MIB - 16];
+            n.extend_from_slice(format!("{i:08}").as_bytes());
+            n
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.tar.gz");
+    std::fs::write(&path, gz(&gnu_tar(&names))).unwrap();
+    for args in [
+        &["verify", "bomb.tar.gz"][..],
+        &["--json", "verify", "bomb.tar.gz"][..],
+        &["verify", "--blazingtext", "bomb.tar.gz"][..],
+    ] {
+        let o = run_in(dir.path(), args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        assert!(
+            o.stdout.len() < 4 * MIB,
+            "{args:?}: {} bytes of report for a {} byte archive",
+            o.stdout.len(),
+            std::fs::metadata(&path).unwrap().len()
+        );
+    }
+}
+
+// ------------------------------------------------------------------ sidecars
+
+/// A good archive packed by sm-pack, with its sidecars, in a fresh folder.
+fn packed() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_in(
+        dir.path(),
+        &[
+            "xgboost",
+            example_model().to_str().unwrap(),
+            "-o",
+            "model.tar.gz",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = dir.path().join("model.tar.gz");
+    (dir, p)
+}
+
+fn verify_bt(path: &Path) -> sm_pack::verify::VerifyReport {
+    let opts = VerifyOptions {
+        target: Target::Blazingtext,
+        manifest: Sidecar::Auto,
+        sums: Sidecar::Auto,
+        ..VerifyOptions::default()
+    };
+    verify_archive(path, &opts).expect("verify")
+}
+
+fn count(r: &sm_pack::verify::VerifyReport, code: &str) -> usize {
+    r.findings.iter().filter(|f| f.code == code).count()
+}
+
+/// Found by review: the manifest check matched members with nested linear
+/// scans (quadratic in manifest × archive members) and made one finding per
+/// listed member, so a 16 MiB manifest could cost minutes and gigabytes.
+/// Now lookups are hashed (see the `adversarial` benchmark for n vs 2n) and
+/// findings of one code are capped with a count.
+#[test]
+fn a_manifest_listing_200k_members_is_capped() {
+    let (dir, archive) = packed();
+    let mpath = dir.path().join("model.tar.gz.manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&mpath).unwrap()).unwrap();
+    let members: Vec<serde_json::Value> = (0..200_000)
+        .map(|i| serde_json::json!({"name": format!("m{i}"), "size": 1, "sha256": "00"}))
+        .collect();
+    m["members"] = serde_json::Value::Array(members);
+    let text = serde_json::to_vec(&m).unwrap();
+    assert!((text.len() as u64) < MAX_SIDECAR_BYTES);
+    std::fs::write(&mpath, &text).unwrap();
+    let (r, peak) = peak_of(|| verify_bt(&archive));
+    let missing = count(&r, vcodes::MANIFEST_MEMBER_MISSING);
+    assert_eq!(
+        missing,
+        SIDECAR_FINDINGS_PER_CODE + 1,
+        "listed + one summary"
+    );
+    let summary = r
+        .findings
+        .iter()
+        .rfind(|f| f.code == vcodes::MANIFEST_MEMBER_MISSING)
+        .unwrap();
+    assert!(
+        summary
+            .message
+            .contains(&format!("{} more", 200_000 - SIDECAR_FINDINGS_PER_CODE)),
+        "{summary}"
+    );
+    assert!(!r.manifest.as_ref().unwrap().ok);
+    // serde_json's tree of 200k small objects dominates: ~40 × the text.
+    assert!(
+        peak < 64 * text.len(),
+        "{} MiB live for a {} MiB manifest",
+        peak / MIB,
+        text.len() / MIB
+    );
+}
+
+#[test]
+fn garbage_sha256sums_lines_are_capped() {
+    let (dir, archive) = packed();
+    let spath = dir.path().join("SHA256SUMS");
+    let mut text = std::fs::read(&spath).unwrap();
+    for i in 0..100_000 {
+        writeln!(text, "not a sum {i}").unwrap();
+    }
+    text.extend_from_slice(b"\xff\xfe non-UTF-8 \xc3\n");
+    std::fs::write(&spath, &text).unwrap();
+    let r = verify_bt(&archive);
+    assert_eq!(
+        count(&r, vcodes::SUMS_UNREADABLE),
+        SIDECAR_FINDINGS_PER_CODE + 1
+    );
+    // The real lines are still checked.
+    assert_eq!(count(&r, vcodes::SUMS_MISMATCH), 0, "{:?}", r.findings);
+    assert_eq!(count(&r, vcodes::SUMS_MISSING), 0);
+}
+
+#[test]
+fn oversized_sidecars_are_refused_without_reading_them() {
+    let (dir, archive) = packed();
+    let mpath = dir.path().join("model.tar.gz.manifest.json");
+    let spath = dir.path().join("SHA256SUMS");
+    // Sparse files: a 1 GiB manifest costs no disk.
+    for p in [&mpath, &spath] {
+        let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.set_len(1 << 30).unwrap();
+    }
+    let (r, peak) = peak_of(|| verify_bt(&archive));
+    let unreadable: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == vcodes::MANIFEST_UNREADABLE || f.code == vcodes::SUMS_UNREADABLE)
+        .collect();
+    assert_eq!(unreadable.len(), 2, "{:?}", r.findings);
+    assert!(unreadable.iter().all(|f| f.severity == Severity::Error));
+    assert!(
+        unreadable[0].message.contains("larger than"),
+        "{}",
+        unreadable[0]
+    );
+    assert!(peak < 3 * MAX_SIDECAR_BYTES as usize, "{} MiB", peak / MIB);
+}
+
+/// Found by review: a FIFO named like a sidecar beside the archive made
+/// `sm-pack verify` block forever in open(2). Auto-discovered sidecars are
+/// now opened without blocking and must be regular files.
+#[test]
+fn a_fifo_beside_the_archive_does_not_hang_verify() {
+    let (dir, _archive) = packed();
+    let mpath = dir.path().join("model.tar.gz.manifest.json");
+    std::fs::remove_file(&mpath).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&mpath)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["verify", "model.tar.gz"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("sm-pack verify hung on a FIFO sidecar");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("not a regular file"), "{}", stdout(&o));
+}
