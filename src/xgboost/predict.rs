@@ -62,8 +62,15 @@
 //! compiled (children, split features, leaf vectors, categories,
 //! `tree_info`, DART weights, gblinear weights) and a tree whose nodes do
 //! not form a tree (a cycle, a node reached twice) is refused with an
-//! [`Error::InvalidModel`] of code [`PREDICT_MODEL`]. The compiled node
-//! array only points forward, so a walk always ends.
+//! [`Error::InvalidModel`] of code [`PREDICT_MODEL`]. In the compiled node
+//! array a split points only forward and a leaf to itself, so a walk ends
+//! after at most the tree's depth steps.
+//!
+//! Speed: each block of 64 rows walks a tree in lockstep, one level per
+//! step, without data-dependent branches; large batches are spread over
+//! threads, with bit-identical results for any thread count. On a
+//! 2000-tree depth-8 model this is faster than XGBoost's own CPU predictor
+//! (figures in `formats/xgboost.md`).
 
 use super::ir::{self, Booster, Link, Model, ScoreSpace, Version};
 use crate::container::{self, ContainerTable, Verdict};
