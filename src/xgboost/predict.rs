@@ -55,7 +55,7 @@
 //! let p = predictor.predict(&rows, &PredictOptions::default())?;
 //! assert_eq!((p.rows(), p.width()), (1, 1));
 //! assert!((0.0..=1.0).contains(&p.row(0)[0]));
-//! # Ok::<(), sm_pack::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Hostile models never panic: every index is checked while the trees are
