@@ -343,3 +343,81 @@ fn a_fifo_beside_the_archive_does_not_hang_verify() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stdout(&o).contains("not a regular file"), "{}", stdout(&o));
 }
+
+// ------------------------------------------------------------------ device files
+
+/// Found by review: `sm-pack verify model.tar.gz` where model.tar.gz is a
+/// symlink to /dev/zero (a file a hostile repository can hold) read zero
+/// blocks forever. Devices are now refused before reading.
+#[test]
+fn verify_refuses_a_device_instead_of_reading_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("model.tar.gz")).unwrap();
+    let e = sm_pack::archive::reader::read_archive_file(
+        &dir.path().join("model.tar.gz"),
+        &ReadOptions::default(),
+    )
+    .expect_err("a device");
+    assert!(e.to_string().contains("is a device"), "{e}");
+    assert_eq!(e.exit_code(), 2);
+    for args in [
+        &["verify", "model.tar.gz"][..],
+        &["verify", "--blazingtext", "model.tar.gz"][..],
+    ] {
+        let mut child = bin()
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{args:?} kept reading /dev/zero");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
+
+/// Open (reported on issue 10, not in this change's files): `sm-pack inspect`,
+/// `sm-pack predict` and `sm-pack xgboost --follow-symlinks` read an XGBoost
+/// model path whole with `fs::read`, so a symlink to /dev/zero grows memory
+/// until the allocator fails (2 GB under a 2 GB address-space limit, all
+/// memory without one). The fix belongs in `xgboost::inspect_file`,
+/// `cli/inspect.rs` and `cli/predict.rs`: refuse non-regular files like the
+/// archive writer and the fastText reader do. Run with `--ignored` once fixed.
+#[test]
+#[ignore = "open: XGBoost model paths are read whole even when they are devices"]
+fn inspect_and_predict_refuse_a_device() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("model.json")).unwrap();
+    for args in [
+        "inspect model.json",
+        "predict model.json",
+        "xgboost --follow-symlinks model.json -o out.tar.gz",
+    ] {
+        let o = std::process::Command::new("bash")
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 1000000; exec '{}' {args} </dev/null",
+                env!("CARGO_BIN_EXE_sm-pack")
+            ))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("device") || stderr(&o).contains("regular file"),
+            "{args}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -429,9 +429,33 @@ impl ArchiveListing {
 // ---------------------------------------------------------------------------
 // Entry points
 
+/// Opens an archive file: a regular file or a pipe (`<(curl …)`), never a
+/// device, whose endless bytes (`/dev/zero` behind a symlink) would keep the
+/// reader busy forever.
+fn open_archive(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::FileTypeExt;
+    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let t = file
+        .metadata()
+        .map_err(|e| Error::io("inspect", path, e))?
+        .file_type();
+    if t.is_char_device() || t.is_block_device() || t.is_dir() {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: if t.is_dir() {
+                "is a directory, not an archive".into()
+            } else {
+                "is a device, not an archive file".into()
+            },
+            hint: Some("pass the model.tar.gz file itself".into()),
+        });
+    }
+    Ok(file)
+}
+
 /// Reads an archive file (see the module docs).
 pub fn read_archive_file(path: &Path, options: &ReadOptions) -> Result<ArchiveListing> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = open_archive(path)?;
     read_inner(file, options, None, path)
 }
 
@@ -441,7 +465,7 @@ pub fn read_archive_file_with(
     options: &ReadOptions,
     visitor: &mut dyn MemberVisitor,
 ) -> Result<ArchiveListing> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = open_archive(path)?;
     read_inner(file, options, Some(visitor), path)
 }
 
