@@ -321,15 +321,16 @@ const CATEGORICAL: u32 = 1 << 29;
 const DEFAULT_LEFT: u32 = 1 << 30;
 const LEAF: u32 = 1 << 31;
 
-/// One compiled node: children are absolute indices into the forest's node
-/// array and always point forward, except that a leaf points to itself (so
-/// a walk of fixed length stays on it). For a leaf, `value` is the scalar
-/// leaf value, or (vector-leaf trees) the offset of its vector in
-/// `leaf_vectors` as bits; for a categorical split, `value` holds the index
-/// of its category set as bits.
+/// One compiled node (12 bytes). Nodes are in preorder, so a split's left
+/// child is the next node; `right` is the absolute index of its right child
+/// (always further on). A leaf's `right` is itself and its feature is the
+/// always-missing padding column with `default_left` unset, so a walk of
+/// fixed length stays on it. For a leaf, `value` is the scalar leaf value,
+/// or (vector-leaf trees) the offset of its vector in `leaf_vectors` as
+/// bits; for a categorical split, `value` holds the index of its category
+/// set as bits.
 #[derive(Debug, Clone, Copy)]
 struct Node {
-    left: u32,
     right: u32,
     flags: u32,
     value: f32,
@@ -515,7 +516,6 @@ fn compile_tree(
             };
             let me = new_index[old];
             forest.nodes.push(Node {
-                left: me,
                 right: me,
                 flags: LEAF | FEAT_MASK,
                 value: scalar,
@@ -578,8 +578,8 @@ fn compile_tree(
         };
         let child = |c: i32| new_index[c as usize];
         let (l, r) = (tree.left_children[old], tree.right_children[old]);
+        debug_assert_eq!(child(l), new_index[old] + 1, "preorder: left child next");
         forest.nodes.push(Node {
-            left: child(l),
             right: child(r),
             flags,
             value,
@@ -612,7 +612,7 @@ impl Forest {
             } else {
                 v < n.value
             };
-            i = if left { n.left } else { n.right } as usize;
+            i = if left { i + 1 } else { n.right as usize };
         }
     }
 
@@ -975,13 +975,16 @@ impl<'m> Predictor<'m> {
                             let idx = &mut idx[..nrows];
                             idx.fill(root);
                             for _ in 0..f.depth[t] {
-                                for (r, i) in idx.iter_mut().enumerate() {
+                                for (i, row) in idx.iter_mut().zip(buf.chunks_exact(stride)) {
                                     let n = &f.nodes[*i as usize];
                                     let feat = ((n.flags & FEAT_MASK) as usize).min(cols);
-                                    let v = buf[r * stride + feat];
+                                    let v = row[feat];
                                     let dl = n.flags & DEFAULT_LEFT != 0;
                                     let left = (v < n.value) | (v.is_nan() & dl);
-                                    *i = if left { n.left } else { n.right };
+                                    // Arithmetic select: a branch here would be
+                                    // mispredicted half the time.
+                                    let m = u32::from(left).wrapping_neg();
+                                    *i = ((*i + 1) & m) | (n.right & !m);
                                 }
                             }
                         }
