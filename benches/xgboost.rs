@@ -134,7 +134,8 @@ fn main() {
 // Rows per second of `xgboost::predict` on the big model, single-threaded and
 // with every CPU. The rows are `$SM_PACK_XGB_BENCH_DIR/rows10k.f32` (raw
 // little-endian f32, 10 000 × num_feature, as Python writes them with
-// `X.astype(np.float32).tofile(...)`, so both sides predict the same rows)
+// `X.astype(np.float32).tofile(...)`, so both sides predict the same rows;
+// `benches/xgboost_predict.py` writes it and times XGBoost itself)
 // or, without that file, 10 000 rows of standard normal noise.
 //
 // One-shot, next to Python in the same session (formats/xgboost.md):
