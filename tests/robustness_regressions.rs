@@ -421,3 +421,50 @@ fn inspect_and_predict_refuse_a_device() {
         );
     }
 }
+
+// ------------------------------------------------------------------ XGBoost document trees
+
+/// Found by `robustness_malformed::document_trees_stay_within_the_documented_bound`:
+/// a UBJSON array of nulls (`[ZZZ…]`, one byte per value) built a 64-byte tree
+/// node per input byte: one allocation of 73 × the input, beyond the
+/// documented 32 × + 64 KiB; a counted array (`[#L n` + n nulls) reserved
+/// the same up front. `[[],[],…]` and `{"":{},…}` in JSON came to 36 × and
+/// 97 ×. Verify captures up to 256 MiB of a root file, which a 256 KB gzip
+/// can hold, so this was a memory bomb. The readers now allow one node per 4
+/// input bytes (`doc::BYTES_PER_NODE`), far above what real models use.
+#[test]
+fn node_dense_documents_are_refused_within_the_bound() {
+    let n = 400_000usize;
+    let head = b"{L\x00\x00\x00\x00\x00\x00\x00\x07learner".to_vec();
+    let mut nulls = head.clone();
+    nulls.push(b'[');
+    nulls.extend(std::iter::repeat_n(b'Z', n));
+    nulls.extend(b"]}");
+    let mut counted = head.clone();
+    counted.extend(b"[#L");
+    counted.extend((n as i64).to_be_bytes());
+    counted.extend(std::iter::repeat_n(b'Z', n));
+    counted.push(b'}');
+    let json = format!("{{\"learner\":[{}[]]}}", "[],".repeat(n / 3)).into_bytes();
+    for (what, bytes) in [("nulls", nulls), ("counted", counted), ("json", json)] {
+        let (r, peak) = peak_of(|| sm_pack::xgboost::inspect_bytes(&bytes));
+        let e = r.expect_err(what);
+        assert_eq!(e.exit_code(), 1, "{what}: {e}");
+        assert!(e.to_string().contains("more values than"), "{what}: {e}");
+        assert!(
+            peak <= 32 * bytes.len() + 64 * 1024,
+            "{what}: {peak} bytes live for {} ({}×)",
+            bytes.len(),
+            peak / bytes.len()
+        );
+    }
+    // Real models are far below the budget: the densest fixture parses.
+    for rel in [
+        "3.2.0/cat.ubj",
+        "1.0.0/logistic.json",
+        "2.1.4/logistic.pretty.json",
+    ] {
+        let b = std::fs::read(repo().join("testdata/xgboost").join(rel)).unwrap();
+        sm_pack::xgboost::inspect_bytes(&b).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    }
+}

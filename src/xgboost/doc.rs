@@ -10,6 +10,19 @@
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
+/// Input bytes per document node the JSON and UBJSON readers allow: each
+/// element of a generic array costs one node, each object entry two (its key
+/// is a string too). XGBoost writes numbers as packed arrays, so a real model
+/// uses a small fraction of this budget; a document built to be nothing but
+/// nodes (`[ZZZ…]` in UBJSON, `[[],[],…]` in JSON: 64 bytes of tree per
+/// input byte) is refused before its tree outgrows ~32 × its size.
+pub const BYTES_PER_NODE: usize = 4;
+
+/// The node budget of a document of `len` bytes (see [`BYTES_PER_NODE`]).
+pub fn node_budget(len: usize) -> usize {
+    len / BYTES_PER_NODE + 512
+}
+
 /// A value with the byte offset where it starts in the input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {

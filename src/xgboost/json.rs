@@ -10,7 +10,7 @@
 //! ([`crate::xgboost::doc::Packed`]). Nesting is capped at [`MAX_DEPTH`].
 //! Errors carry the byte offset, line and column and the JSON path reached.
 
-use super::doc::{Node, Packed, PackedData, Value, try_pack};
+use super::doc::{BYTES_PER_NODE, Node, Packed, PackedData, Value, node_budget, try_pack};
 
 /// Maximum nesting depth of arrays/objects (XGBoost documents use ≤ 8;
 /// snapshot configs a few more).
@@ -48,6 +48,8 @@ struct Parser<'a> {
     p: usize,
     path: Vec<Seg>,
     facts: TextFacts,
+    /// Nodes still allowed ([`node_budget`]).
+    nodes_left: usize,
 }
 
 type R<T> = Result<T, SyntaxError>;
@@ -60,6 +62,7 @@ pub fn parse(bytes: &[u8]) -> R<(Node, TextFacts)> {
         p: 0,
         path: Vec::new(),
         facts: TextFacts::default(),
+        nodes_left: node_budget(bytes.len()),
     };
     p.ws();
     let node = p.value(0)?;
@@ -213,6 +216,20 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Takes `n` nodes from the budget.
+    fn spend(&mut self, n: usize) -> R<()> {
+        match self.nodes_left.checked_sub(n) {
+            Some(left) => {
+                self.nodes_left = left;
+                Ok(())
+            }
+            None => self.err(format!(
+                "more values than a {}-byte XGBoost model can hold (one per {BYTES_PER_NODE} bytes)",
+                self.b.len()
+            )),
+        }
+    }
+
     fn enter(&self, depth: usize) -> R<usize> {
         if depth >= MAX_DEPTH {
             return self.err(format!("nesting deeper than {MAX_DEPTH} levels"));
@@ -250,6 +267,7 @@ impl<'a> Parser<'a> {
             self.p += 1;
             self.ws();
             self.path.push(Seg::Key(kstart, kend));
+            self.spend(2)?;
             let v = self.value(depth)?;
             self.path.pop();
             entries.push((key, v));
@@ -297,9 +315,11 @@ impl<'a> Parser<'a> {
 
     /// Continues an array generically, with `items` already read.
     fn generic_array(&mut self, depth: usize, mut items: Vec<Node>) -> R<Value> {
+        self.spend(items.len())?;
         loop {
             self.ws();
             self.path.push(Seg::Index(items.len()));
+            self.spend(1)?;
             let v = self.value(depth)?;
             self.path.pop();
             items.push(v);

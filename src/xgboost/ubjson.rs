@@ -16,7 +16,7 @@
 //! Every count is checked against the bytes that remain before anything is
 //! allocated, and nesting is capped at [`MAX_DEPTH`].
 
-use super::doc::{Node, Packed, PackedData, Value, try_pack};
+use super::doc::{BYTES_PER_NODE, Node, Packed, PackedData, Value, node_budget, try_pack};
 
 /// Maximum nesting depth of arrays/objects.
 pub const MAX_DEPTH: usize = 128;
@@ -51,6 +51,8 @@ struct Reader<'a> {
     typed: [bool; 128],
     scalars: [bool; 128],
     non_l: bool,
+    /// Nodes still allowed ([`node_budget`]).
+    nodes_left: usize,
 }
 
 type R<T> = Result<T, DecodeError>;
@@ -63,6 +65,7 @@ pub fn parse(bytes: &[u8]) -> R<(Node, UbjFacts)> {
         typed: [false; 128],
         scalars: [false; 128],
         non_l: false,
+        nodes_left: node_budget(bytes.len()),
     };
     let node = r.value(0)?;
     let set = |flags: &[bool; 128]| -> String {
@@ -242,6 +245,23 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Takes `n` nodes from the budget.
+    fn spend(&mut self, at: usize, n: usize) -> R<()> {
+        match self.nodes_left.checked_sub(n) {
+            Some(left) => {
+                self.nodes_left = left;
+                Ok(())
+            }
+            None => self.err(
+                at,
+                format!(
+                    "more values than a {}-byte XGBoost model can hold (one per {BYTES_PER_NODE} bytes)",
+                    self.b.len()
+                ),
+            ),
+        }
+    }
+
     fn enter(&self, at: usize, depth: usize) -> R<usize> {
         if depth >= MAX_DEPTH {
             return self.err(at, format!("nesting deeper than {MAX_DEPTH} levels"));
@@ -293,6 +313,7 @@ impl<'a> Reader<'a> {
                 }
                 Err(e) => return Err(e),
             };
+            self.spend(kat, 2)?;
             let v = self.value(depth)?;
             entries.push((key, v));
         }
@@ -339,8 +360,9 @@ impl<'a> Reader<'a> {
             Some(b'#') => {
                 self.p += 1;
                 let n = self.length("a counted array", 1)?;
-                let mut items = Vec::with_capacity(n.min(self.remaining()));
+                let mut items = Vec::with_capacity(n.min(self.remaining()).min(self.nodes_left));
                 for _ in 0..n {
+                    self.spend(self.p, 1)?;
                     items.push(self.value(depth)?);
                 }
                 Ok(try_pack(items))
@@ -353,6 +375,7 @@ impl<'a> Reader<'a> {
                     if m == b']' {
                         return Ok(try_pack(items));
                     }
+                    self.spend(vat, 1)?;
                     items.push(self.value_of(m, vat, depth)?);
                 }
             }
