@@ -468,3 +468,114 @@ fn node_dense_documents_are_refused_within_the_bound() {
         sm_pack::xgboost::inspect_bytes(&b).unwrap_or_else(|e| panic!("{rel}: {e}"));
     }
 }
+
+// ------------------------------------------------------------------ pax records
+
+/// A tar header block with a valid checksum.
+fn ustar_header(name: &str, typ: u8, size: usize) -> Vec<u8> {
+    let mut h = vec![0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = typ;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+/// pax records `key=value` with their length prefixes, up to `max` bytes.
+fn pax_records(max: usize, rec: impl Fn(usize) -> String) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut n = 0;
+    loop {
+        let r = rec(n);
+        let mut len = r.len() + 3;
+        let mut line = format!("{len} {r}\n");
+        while line.len() != len {
+            len = line.len();
+            line = format!("{len} {r}\n");
+        }
+        if out.len() + line.len() > max {
+            return (out, n);
+        }
+        out.extend(line.into_bytes());
+        n += 1;
+    }
+}
+
+fn padded(mut b: Vec<u8>) -> Vec<u8> {
+    b.resize(b.len().div_ceil(512) * 512, 0);
+    b
+}
+
+/// Found by the `tar_pax_records` benchmark and review: every member kept a
+/// copy of all pax global records (`global_pax.clone()` per member), and
+/// local records were merged with a `retain` per record (quadratic). A
+/// 213 KB archive (one 1 MiB global header of 84 000 records, then 2000
+/// empty members) made `sm-pack inspect` run 20 s and abort past 8 GB.
+/// Global records are now indexed once and shared; a member keeps at most
+/// `MAX_PAX_RECORDS_KEPT` for display.
+#[test]
+fn a_global_pax_header_is_not_copied_into_every_member() {
+    use sm_pack::archive::reader::MAX_PAX_RECORDS_KEPT;
+    let (recs, n) = pax_records(1 << 20, |i| format!("k{i}=v"));
+    let mut t = ustar_header("pax_global_header", b'g', recs.len());
+    t.extend(padded(recs));
+    for j in 0..2000 {
+        t.extend(ustar_header(&format!("f{j:05}"), b'0', 0));
+    }
+    t.extend([0u8; 1024]);
+    let bytes = gz(&t);
+    assert!(bytes.len() < 400_000, "{}", bytes.len());
+    let (l, peak) = peak_of(|| read_archive(&bytes[..], &ReadOptions::default()).expect("read"));
+    assert_eq!(l.members.len(), 2000);
+    assert!(
+        l.members
+            .iter()
+            .all(|m| m.pax.len() == MAX_PAX_RECORDS_KEPT)
+    );
+    let global = l
+        .findings_with(codes::PAX_GLOBAL)
+        .next()
+        .expect("pax_global");
+    assert!(
+        global.message.contains(&format!("and {} more", n - 20)),
+        "{}",
+        global.message
+    );
+    assert!(
+        global.message.len() < 1024,
+        "{} bytes",
+        global.message.len()
+    );
+    assert!(peak < 48 * MIB, "{} MiB live at peak", peak / MIB);
+}
+
+#[test]
+fn many_local_pax_records_keep_the_last_of_each_key() {
+    let (mut recs, _) = pax_records(512 << 10, |i| format!("SCHILY.xattr.user.k{i}=v"));
+    // Two path records: the last wins, as in GNU tar and Python.
+    for r in ["14 path=first\n", "15 path=second\n"] {
+        recs.extend(r.as_bytes());
+    }
+    let mut t = ustar_header("PaxHeaders/x", b'x', recs.len());
+    t.extend(padded(recs));
+    t.extend(ustar_header("ignored", b'0', 1));
+    t.extend(padded(b"x".to_vec()));
+    t.extend([0u8; 1024]);
+    let l = read_archive(&gz(&t)[..], &ReadOptions::default()).expect("read");
+    assert_eq!(l.members.len(), 1, "{:?}", l.findings);
+    assert_eq!(l.members[0].name, "second");
+    let x = l
+        .findings_with(codes::PAX_XATTR)
+        .next()
+        .expect("xattr finding");
+    assert!(x.message.contains("more)"), "{}", x.message);
+    assert!(x.message.len() < 2048, "{} bytes", x.message.len());
+}

@@ -82,6 +82,13 @@ const SNIFF_BYTES: usize = 4096;
 const MAX_RECORDED_GZIP_MEMBERS: usize = 64;
 /// Longest pax value kept in [`PaxRecord::value`].
 const MAX_PAX_VALUE_SHOWN: usize = 256;
+/// Most pax records kept in [`ArchiveMember::pax`]; a global header's
+/// records apply to every later member, so keeping them all would copy a
+/// megabyte of records into each of 100 000 members.
+pub const MAX_PAX_RECORDS_KEPT: usize = 64;
+/// Most pax keys named in one `member.pax_xattr` or `archive.pax_global`
+/// finding.
+const MAX_XATTR_KEYS_SHOWN: usize = 20;
 
 /// Stable finding codes of the archive reader (`formats/verify.md`).
 pub mod codes {
@@ -314,7 +321,8 @@ pub struct ArchiveMember {
     pub format: &'static str,
     /// GNU sparse entry.
     pub sparse: bool,
-    /// pax records that applied to it (global ones included).
+    /// pax records that applied to it (global ones included), at most
+    /// [`MAX_PAX_RECORDS_KEPT`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pax: Vec<PaxRecord>,
     /// SHA-256 of the bytes stored for it (absent when the archive ended
@@ -796,6 +804,36 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
 /// One raw pax record: key and value bytes.
 type PaxPair = (Vec<u8>, Vec<u8>);
 
+/// The records of every pax global header so far, indexed so that each
+/// member's lookups cost O(1) however many records there are.
+#[derive(Debug, Clone, Default)]
+struct GlobalPax {
+    records: Vec<PaxPair>,
+    /// Index in `records` of the last record of each key.
+    index: std::collections::HashMap<Vec<u8>, usize>,
+    /// Extended-attribute keys, each once, in order of first appearance.
+    xattr_keys: Vec<Vec<u8>>,
+    /// Some key starts with `GNU.sparse.`.
+    sparse: bool,
+}
+
+impl GlobalPax {
+    fn extend(&mut self, records: Vec<PaxPair>) {
+        for (k, v) in records {
+            let i = self.records.len();
+            if self.index.insert(k.clone(), i).is_none() && is_xattr_key(&k) {
+                self.xattr_keys.push(k.clone());
+            }
+            self.sparse |= k.starts_with(b"GNU.sparse.");
+            self.records.push((k, v));
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.index.get(key).map(|&i| self.records[i].1.as_slice())
+    }
+}
+
 /// Parses pax records (`"<len> <key>=<value>\n"`, length-prefixed, values
 /// may hold newlines). Returns the records and whether all bytes parsed.
 fn parse_pax(data: &[u8]) -> (Vec<PaxPair>, bool) {
@@ -825,6 +863,74 @@ fn parse_pax(data: &[u8]) -> (Vec<PaxPair>, bool) {
         rest = &rest[len..];
     }
     (out, true)
+}
+
+/// The pax records applying to a member, for [`ArchiveMember::pax`]: the
+/// global ones its own records do not override, then its own (the last of
+/// each key), at most [`MAX_PAX_RECORDS_KEPT`] of them.
+fn applied_pax(
+    global: &GlobalPax,
+    local: &[PaxPair],
+    local_index: &std::collections::HashMap<&[u8], usize>,
+) -> Vec<PaxRecord> {
+    let mut out = Vec::new();
+    // Bounded scan: a global header can repeat one overridden key
+    // 100 000 times.
+    for (k, v) in global
+        .records
+        .iter()
+        .take(MAX_PAX_RECORDS_KEPT + local.len())
+    {
+        if out.len() == MAX_PAX_RECORDS_KEPT {
+            return out;
+        }
+        if !local_index.contains_key(k.as_slice()) {
+            out.push(pax_record(k, v));
+        }
+    }
+    for (i, (k, v)) in local.iter().enumerate() {
+        if out.len() == MAX_PAX_RECORDS_KEPT {
+            break;
+        }
+        if local_index.get(k.as_slice()) == Some(&i) {
+            out.push(pax_record(k, v));
+        }
+    }
+    out
+}
+
+/// The extended-attribute keys applying to a member (at most
+/// [`MAX_XATTR_KEYS_SHOWN`]) and how many more there are.
+fn applied_xattrs(
+    global: &GlobalPax,
+    local: &[PaxPair],
+    local_index: &std::collections::HashMap<&[u8], usize>,
+) -> (Vec<String>, usize) {
+    let mut keys = Vec::new();
+    // Counted, not scanned: a global header may carry 100 000 attributes.
+    let overridden = local_index
+        .keys()
+        .filter(|k| is_xattr_key(k) && global.index.contains_key(**k))
+        .count();
+    let mut total = global.xattr_keys.len() - overridden;
+    for k in &global.xattr_keys {
+        if keys.len() == MAX_XATTR_KEYS_SHOWN {
+            break;
+        }
+        if !local_index.contains_key(k.as_slice()) {
+            keys.push(lossy(k));
+        }
+    }
+    for (i, (k, _)) in local.iter().enumerate() {
+        if is_xattr_key(k) && local_index.get(k.as_slice()) == Some(&i) {
+            total += 1;
+            if keys.len() < MAX_XATTR_KEYS_SHOWN {
+                keys.push(lossy(k));
+            }
+        }
+    }
+    let more = total - keys.len();
+    (keys, more)
 }
 
 fn pax_record(key: &[u8], value: &[u8]) -> PaxRecord {
@@ -903,7 +1009,7 @@ struct Walker<'o, 'v> {
     captured_total: u64,
     /// Bytes of extension headers read so far (against `max_extension_total`).
     extension_total: u64,
-    global_pax: Vec<PaxPair>,
+    global_pax: Rc<GlobalPax>,
     dot_slash: usize,
     complete: bool,
 }
@@ -1216,7 +1322,14 @@ impl Walker<'_, '_> {
                         );
                     }
                     if type_flag == b'g' {
-                        let keys: Vec<String> = records.iter().map(|(k, _)| lossy(k)).collect();
+                        let mut keys: Vec<String> = records
+                            .iter()
+                            .take(MAX_XATTR_KEYS_SHOWN)
+                            .map(|(k, _)| lossy(k))
+                            .collect();
+                        if records.len() > keys.len() {
+                            keys.push(format!("… and {} more", records.len() - keys.len()));
+                        }
                         self.push(
                             Finding::info(
                                 codes::PAX_GLOBAL,
@@ -1237,7 +1350,7 @@ impl Walker<'_, '_> {
                                 .at(off(at)),
                             );
                         }
-                        self.global_pax.extend(records);
+                        Rc::make_mut(&mut self.global_pax).extend(records);
                         pending.first_offset = None;
                     } else {
                         pending.pax.get_or_insert_with(Vec::new).extend(records);
@@ -1287,18 +1400,21 @@ impl Walker<'_, '_> {
         pending: Pending,
     ) -> io::Result<bool> {
         let at = tar.pos - BLOCK as u64;
-        let mut pax: Vec<PaxPair> = self.global_pax.clone();
-        if let Some(local) = pending.pax {
-            for (k, v) in local {
-                pax.retain(|(gk, _)| *gk != k);
-                pax.push((k, v));
-            }
+        // The records that apply: the member's own (the last of each key
+        // wins) over the global ones. Lookups are hashed on both sides: a
+        // header may hold ~170 000 records and apply to 100 000 members.
+        let global = Rc::clone(&self.global_pax);
+        let local: Vec<PaxPair> = pending.pax.unwrap_or_default();
+        let mut local_index: std::collections::HashMap<&[u8], usize> =
+            std::collections::HashMap::with_capacity(local.len());
+        for (i, (k, _)) in local.iter().enumerate() {
+            local_index.insert(k.as_slice(), i);
         }
         let pax_get = |key: &[u8]| -> Option<&[u8]> {
-            pax.iter()
-                .rev()
-                .find(|(k, _)| k.as_slice() == key)
-                .map(|(_, v)| v.as_slice())
+            match local_index.get(key) {
+                Some(&i) => Some(local[i].1.as_slice()),
+                None => global.get(key),
+            }
         };
         let pax_num = |key: &[u8]| -> Option<i64> {
             pax_get(key).and_then(|v| {
@@ -1307,7 +1423,7 @@ impl Walker<'_, '_> {
             })
         };
 
-        let format = if !pax.is_empty() {
+        let format = if !local.is_empty() || !global.records.is_empty() {
             "pax"
         } else if header.as_gnu().is_some() {
             "gnu"
@@ -1316,7 +1432,7 @@ impl Walker<'_, '_> {
         } else {
             "v7"
         };
-        let sparse_pax = pax.iter().any(|(k, _)| k.starts_with(b"GNU.sparse."));
+        let sparse_pax = global.sparse || local.iter().any(|(k, _)| k.starts_with(b"GNU.sparse."));
         let name_bytes: Vec<u8> = if let Some(n) = pax_get(b"GNU.sparse.name") {
             n.to_vec()
         } else if let Some(p) = pax_get(b"path") {
@@ -1460,14 +1576,15 @@ impl Walker<'_, '_> {
             link_target: link_bytes.as_deref().map(|l| lossy(&kept_name(l))),
             format,
             sparse,
-            pax: pax.iter().map(|(k, v)| pax_record(k, v)).collect(),
+            pax: applied_pax(&global, &local, &local_index),
             sha256: None,
             content: None,
             header_offset: first_offset,
             data_offset: tar.pos,
             data: None,
         };
-        self.member_findings(&m, &name_bytes, &pax);
+        let xattrs = applied_xattrs(&global, &local, &local_index);
+        self.member_findings(&m, &name_bytes, xattrs);
 
         // Which entries have data blocks: regular files, sparse files (the
         // stored chunks) and unknown types. Like Python's tarfile, links,
@@ -1516,7 +1633,7 @@ impl Walker<'_, '_> {
         Ok(true)
     }
 
-    fn member_findings(&mut self, m: &ArchiveMember, raw: &[u8], pax: &[(Vec<u8>, Vec<u8>)]) {
+    fn member_findings(&mut self, m: &ArchiveMember, raw: &[u8], xattrs: (Vec<String>, usize)) {
         let loc = mem(m);
         if raw.is_empty() {
             self.push(
@@ -1641,19 +1758,20 @@ impl Walker<'_, '_> {
                 .at(loc.clone()),
             );
         }
-        let xattrs: Vec<String> = pax
-            .iter()
-            .filter(|(k, _)| is_xattr_key(k))
-            .map(|(k, _)| lossy(k))
-            .collect();
+        let (xattrs, more) = xattrs;
         if !xattrs.is_empty() {
             self.push(
                 Finding::warning(
                     codes::PAX_XATTR,
                     format!(
-                        "{:?} carries extended-attribute pax records ({})",
+                        "{:?} carries extended-attribute pax records ({}{})",
                         m.name,
-                        xattrs.join(", ")
+                        xattrs.join(", "),
+                        if more > 0 {
+                            format!(", … and {more} more")
+                        } else {
+                            String::new()
+                        }
                     ),
                 )
                 .with_hint(XATTR_HINT)
@@ -1814,7 +1932,7 @@ fn read_inner<R: Read>(
         findings: Vec::new(),
         captured_total: 0,
         extension_total: 0,
-        global_pax: Vec::new(),
+        global_pax: Rc::new(GlobalPax::default()),
         dot_slash: 0,
         complete: true,
     };
