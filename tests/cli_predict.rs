@@ -488,7 +488,7 @@ fn sample_gate_fails_with_a_diff_and_writes_nothing() {
 }
 
 #[test]
-fn sample_gate_is_for_xgboost_only() {
+fn an_xgboost_sample_given_to_a_fasttext_model_is_unevaluable() {
     let dir = tempfile::tempdir().unwrap();
     let ft = repo().join("testdata/fasttext/cbow_nosub.bin");
     let o = bin()
@@ -503,6 +503,10 @@ fn sample_gate_is_for_xgboost_only() {
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("XGBoost models only"), "{}", stderr(&o));
+    // The fastText gate (tests/fasttext_sample_gate.rs) reads CSV numbers
+    // where word vectors (word v1 .. v12) are expected: a clear failure, nothing written.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ft.sample.mismatch"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("a vector of 12 values, expected 0"), "{}", stdout(&o));
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
 }

@@ -35,6 +35,7 @@ mod dict;
 mod inspect;
 mod model;
 mod predict;
+pub mod sample;
 mod sniff;
 mod stream;
 
