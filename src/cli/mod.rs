@@ -132,6 +132,15 @@ fn progress_bar(ctx: &Ctx, total: u64) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// The subcommand that packs a family (`fasttext` for BlazingText, also when
+/// invoked as `blazingtext`): the `command` of its JSON report.
+pub(crate) fn pack_command(family: Family) -> &'static str {
+    match family {
+        Family::Blazingtext => "fasttext",
+        _ => "xgboost",
+    }
+}
+
 fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     if let Some(code) = upload::dry_run_pack(ctx, family, a)? {
         return Ok(code);
@@ -168,8 +177,8 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     if ctx.json {
         let mut report = json!({
             "schema": REPORT_SCHEMA,
-            "command": family.as_str(),
-            "ok": outcome.packed,
+            "command": pack_command(family),
+            "ok": code == 0,
             "exit_code": code,
             "family": family,
             "input": a.model,

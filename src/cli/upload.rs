@@ -452,7 +452,7 @@ mod enabled {
         if ctx.json {
             print_plan(
                 ctx,
-                family.as_str(),
+                crate::cli::pack_command(family),
                 &plan,
                 json!({ "ok": ok, "exit_code": code, "findings": exam.findings, "model": exam.summary }),
             )?;
