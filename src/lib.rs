@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod batch;
 pub mod container;
 pub mod error;
 pub mod fasttext;

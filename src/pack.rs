@@ -74,6 +74,9 @@ pub struct PackJob {
     pub options: PackOptions,
     /// fastText validation options (e.g. allowing quantized models).
     pub fasttext: crate::fasttext::Options,
+    /// Write (or merge into) `SHA256SUMS` beside the archive (default true).
+    /// [`crate::batch`] turns it off and writes one combined file itself.
+    pub sha256sums: bool,
 }
 
 impl PackJob {
@@ -92,6 +95,7 @@ impl PackJob {
             sample: None,
             options: PackOptions::from_env()?,
             fasttext: crate::fasttext::Options::default(),
+            sha256sums: true,
         })
     }
 }
@@ -103,7 +107,8 @@ pub struct WrittenFiles {
     pub archive: PathBuf,
     /// `<archive>.manifest.json`.
     pub manifest: PathBuf,
-    /// `SHA256SUMS` beside the archive.
+    /// `SHA256SUMS` beside the archive (left to the caller when
+    /// [`PackJob::sha256sums`] is false).
     pub sha256sums: PathBuf,
 }
 
@@ -247,7 +252,9 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         check_destination(p, overwrite)?;
     }
     // SHA256SUMS may list other archives in the same folder: it is merged, not replaced.
-    check_destination(&sums_path, true)?;
+    if job.sha256sums {
+        check_destination(&sums_path, true)?;
+    }
     // Refuse symlinks before reading anything.
     if !job.options.follow_symlinks && m.file_type().is_symlink() {
         {
@@ -433,7 +440,12 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         (archive_name.as_str(), record.sha256.as_str()),
         (manifest_name.as_str(), manifest_digest.as_str()),
     ];
-    let sums = match std::fs::read(&sums_path) {
+    let sums_file = match job.sha256sums {
+        true => std::fs::read(&sums_path),
+        false => Ok(Vec::new()),
+    };
+    let sums = match sums_file {
+        Ok(_) if !job.sha256sums => String::new(),
         Ok(bytes) => {
             merge_sha256sums(&String::from_utf8_lossy(&bytes), &ours).ok_or_else(|| {
                 Error::Input {
@@ -447,14 +459,20 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         Err(e) => return Err(Error::io("read", &sums_path, e)),
     };
     let staged_manifest = StagedFile::with_contents(&manifest_path, manifest_json.as_bytes())?;
-    let staged_sums = StagedFile::with_contents(&sums_path, sums.as_bytes())?;
+    let staged_sums = match job.sha256sums {
+        true => Some(StagedFile::with_contents(&sums_path, sums.as_bytes())?),
+        false => None,
+    };
     if let Some(p) = publisher.as_mut() {
         p.publish_sidecars(&manifest_json)?;
     }
 
     let archive = staged.file.commit(overwrite)?;
     let manifest_written = staged_manifest.commit(overwrite)?;
-    let sums_written = staged_sums.commit(true)?;
+    let sums_written = match staged_sums {
+        Some(s) => s.commit(true)?,
+        None => sums_path,
+    };
     Ok(PackOutcome {
         packed: true,
         model: exam.summary,

@@ -97,8 +97,11 @@ pub enum Command {
 /// Options of the packing commands.
 #[derive(Debug, Args)]
 pub struct PackArgs {
-    /// The model file.
+    /// The model file. With --out-dir: model files, folders of models or quoted glob patterns.
     pub model: PathBuf,
+    /// More models (with --out-dir).
+    #[arg(value_name = "MODEL")]
+    pub more_models: Vec<PathBuf>,
     /// Archive to write; model.tar.gz.manifest.json and SHA256SUMS go beside it.
     #[arg(short, long, default_value = "model.tar.gz")]
     pub output: PathBuf,
@@ -141,6 +144,8 @@ pub struct PackArgs {
     pub allow_quantized: bool,
     #[command(flatten)]
     pub upload: super::upload::UploadFlags,
+    #[command(flatten)]
+    pub batch: super::batch::BatchFlags,
 }
 
 /// Options of `sm-pack inspect`.

@@ -1,6 +1,7 @@
 //! The command-line front end: parse, call the library, render, exit code.
 
 pub mod args;
+mod batch;
 mod convert;
 mod inspect;
 pub mod predict;
@@ -142,6 +143,9 @@ pub(crate) fn pack_command(family: Family) -> &'static str {
 }
 
 fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
+    if let Some(code) = batch::run_if_batch(ctx, family, a)? {
+        return Ok(code);
+    }
     if let Some(code) = upload::dry_run_pack(ctx, family, a)? {
         return Ok(code);
     }

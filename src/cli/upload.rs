@@ -82,6 +82,13 @@ impl S3Flags {
             || self.concurrency.is_some()
             || self.dry_run
     }
+
+    /// Any option besides --dry-run (which a batch also takes without --upload).
+    pub(crate) fn any_other_than_dry_run(&self) -> bool {
+        let mut rest = self.clone();
+        rest.dry_run = false;
+        rest.any_set()
+    }
 }
 
 /// Upload options of `xgboost`/`fasttext`.
@@ -112,7 +119,7 @@ pub struct UploadArgs {
 }
 
 #[cfg(feature = "s3")]
-pub use enabled::{PackUpload, dry_run_pack, run_upload};
+pub use enabled::{PackUpload, batch_upload, dry_run_pack, run_upload};
 
 #[cfg(not(feature = "s3"))]
 pub use disabled::{PackUpload, dry_run_pack, run_upload};
@@ -475,6 +482,29 @@ mod enabled {
             }
         }
         Ok(Some(code))
+    }
+
+    /// The upload side of a batch (`--out-dir` with `--upload`); nothing is contacted yet.
+    pub fn batch_upload(
+        ctx: &Ctx,
+        flags: &UploadFlags,
+        force: bool,
+        jobs: usize,
+    ) -> anyhow::Result<Option<sm_pack::batch::BatchUpload>> {
+        let Some(uri) = &flags.upload else {
+            if flags.s3.any_other_than_dry_run() {
+                anyhow::bail!("S3 options need --upload s3://bucket/prefix/");
+            }
+            return Ok(None);
+        };
+        check_flags(&flags.s3)?;
+        let dest = S3Uri::parse(uri).map_err(upload_error)?;
+        Ok(Some(sm_pack::batch::BatchUpload {
+            dest,
+            settings: settings(&flags.s3),
+            transfer: transfer(ctx, &flags.s3, force),
+            jobs,
+        }))
     }
 
     /// `sm-pack upload ARCHIVE S3_URI`.

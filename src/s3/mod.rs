@@ -45,7 +45,7 @@ pub use object::{
 };
 pub use publish::{
     ArchiveUpload, ObjectReport, ObjectStatus, TransferOptions, UploadPlan, UploadReport, plan,
-    upload_archive_file,
+    upload_archive_file, upload_batch_archive, upload_sha256sums,
 };
 pub use scrub::scrub;
 pub use uri::S3Uri;

@@ -316,6 +316,8 @@ pub struct ArchiveUpload {
     known_sha256: Option<String>,
     archive: Option<ObjectReport>,
     sidecars: Vec<ObjectReport>,
+    /// Upload (merge) `SHA256SUMS` beside the archive; off for one archive of a batch.
+    with_sums: bool,
 }
 
 impl std::fmt::Debug for ArchiveUpload {
@@ -341,6 +343,7 @@ impl ArchiveUpload {
             known_sha256: None,
             archive: None,
             sidecars: Vec::new(),
+            with_sums: true,
         }
     }
 
@@ -498,24 +501,24 @@ impl ArchiveUpload {
             .ok_or_else(|| UploadError::Internal("sidecars before the archive".into()))?;
         let (manifest_key, sums_key) = sidecar_keys(&self.key);
         let manifest_sha = crate::hash::sha256_hex(manifest_json.as_bytes());
-        // SHA256SUMS may list other archives in the folder: merge, as locally.
-        let remote_sums = client.block_on(get_small(&client, &self.dest.bucket, &sums_key))?;
-        let sums = update_sums(
-            &object_uri(&self.dest.bucket, &sums_key),
-            remote_sums.as_deref(),
-            &[
-                (base_name(&self.key), archive_sha.as_str()),
-                (base_name(&manifest_key), manifest_sha.as_str()),
-            ],
-        )?;
-        let items = [
-            (
-                manifest_key,
-                "application/json",
-                manifest_json.as_bytes().to_vec(),
-            ),
-            (sums_key, "text/plain; charset=utf-8", sums.into_bytes()),
-        ];
+        let mut items = vec![(
+            manifest_key.clone(),
+            "application/json",
+            manifest_json.as_bytes().to_vec(),
+        )];
+        if self.with_sums {
+            // SHA256SUMS may list other archives in the folder: merge, as locally.
+            let remote_sums = client.block_on(get_small(&client, &self.dest.bucket, &sums_key))?;
+            let sums = update_sums(
+                &object_uri(&self.dest.bucket, &sums_key),
+                remote_sums.as_deref(),
+                &[
+                    (base_name(&self.key), archive_sha.as_str()),
+                    (base_name(&manifest_key), manifest_sha.as_str()),
+                ],
+            )?;
+            items.push((sums_key, "text/plain; charset=utf-8", sums.into_bytes()));
+        }
         for (key, content_type, bytes) in items {
             let sha = crate::hash::sha256_hex(&bytes);
             let existing = client.block_on(probe(&client, &self.dest.bucket, &key, false))?;
@@ -739,6 +742,74 @@ pub fn upload_archive_file(
     settings: S3Settings,
     opts: TransferOptions,
 ) -> Result<UploadReport> {
+    let up = ArchiveUpload::new(settings, dest.clone(), opts.clone());
+    upload_file(archive, up, &opts)
+}
+
+/// Uploads one archive of a batch ([`crate::batch`]) with its manifest, like
+/// [`upload_archive_file`] but on an already connected client, and without
+/// `SHA256SUMS`: it is neither read nor written, locally or at the
+/// destination (the batch writes one combined file, see
+/// [`upload_sha256sums`]). The local manifest is rewritten only when the
+/// upload record it gains is not already in it.
+pub fn upload_batch_archive(
+    client: Arc<S3Client>,
+    archive: &Path,
+    dest: &S3Uri,
+    opts: TransferOptions,
+) -> Result<UploadReport> {
+    let mut up = ArchiveUpload::new(client.settings().clone(), dest.clone(), opts.clone())
+        .with_client(client);
+    up.with_sums = false;
+    upload_file(archive, up, &opts)
+}
+
+/// Merges `entries` (`(file name, hex SHA-256)`, names relative to the
+/// prefix) into the `SHA256SUMS` object under the prefix `dest` and uploads
+/// the result, verified; an identical object already there is left alone.
+pub fn upload_sha256sums(
+    client: Arc<S3Client>,
+    dest: &S3Uri,
+    entries: &[(&str, &str)],
+    opts: TransferOptions,
+) -> Result<ObjectReport> {
+    let key = dest.object_key("SHA256SUMS");
+    check_key(&dest.bucket, &key)?;
+    let uri = object_uri(&dest.bucket, &key);
+    let remote = client.block_on(get_small(&client, &dest.bucket, &key))?;
+    let sums = update_sums(&uri, remote.as_deref(), entries)?;
+    let sha = crate::hash::sha256_hex(sums.as_bytes());
+    let existing = client.block_on(probe(&client, &dest.bucket, &key, false))?;
+    if let Existing::Present(r) = &existing
+        && r.sha256.as_deref() == Some(sha.as_str())
+    {
+        return Ok(report_existing(
+            ObjectStatus::AlreadyUploaded,
+            &dest.bucket,
+            &key,
+            r,
+            &sha,
+        ));
+    }
+    let up = ArchiveUpload::new(client.settings().clone(), dest.clone(), opts)
+        .with_client(client.clone());
+    let target = up.target(&client, &key, "text/plain; charset=utf-8");
+    let size = sums.len() as u64;
+    let put = client.block_on(put_single(&target, sums.into_bytes(), &sha))?;
+    Ok(ObjectReport {
+        status: ObjectStatus::Uploaded,
+        record: put.record,
+        size,
+        sha256: sha,
+        method: put.method,
+    })
+}
+
+fn upload_file(
+    archive: &Path,
+    mut up: ArchiveUpload,
+    opts: &TransferOptions,
+) -> Result<UploadReport> {
     let meta = std::fs::metadata(archive).map_err(|e| crate::Error::io("read", archive, e))?;
     if !meta.is_file() {
         return Err(crate::Error::Input {
@@ -753,7 +824,10 @@ pub fn upload_archive_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model.tar.gz".into());
-    let local = read_local_sidecars(archive)?;
+    let mut local = read_local_sidecars(archive)?;
+    if !up.with_sums {
+        local.sums = None;
+    }
     let mismatch = |what: &'static str, detail: String| UploadError::LocalMismatch {
         path: archive.display().to_string(),
         what,
@@ -793,7 +867,6 @@ pub fn upload_archive_file(
         (None, None) => hash_file(archive, opts.cancel.as_deref())?.0,
     };
 
-    let mut up = ArchiveUpload::new(settings, dest.clone(), opts.clone());
     up.start(&name, size, Some(&expected))?;
     if let Some(sink) = up.sink() {
         let sent = copy_hashing(archive, sink, opts.cancel.as_deref());
@@ -837,6 +910,21 @@ pub fn upload_archive_file(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let manifest_sha = crate::hash::sha256_hex(json.as_bytes());
+        if !up.with_sums {
+            // One archive of a batch: the manifest only, and only when it changed.
+            let unchanged = std::fs::read(&manifest_path).is_ok_and(|old| old == json.as_bytes());
+            let staged = match unchanged {
+                true => None,
+                false => Some(StagedFile::with_contents(&manifest_path, json.as_bytes())?),
+            };
+            up.upload_sidecars(&json)?;
+            if let Some(s) = staged {
+                s.commit(true)?;
+            }
+            return up
+                .report()
+                .ok_or_else(|| UploadError::Internal("no report after the upload".into()));
+        }
         let sums = update_sums(
             &sums_path.display().to_string(),
             local.sums.as_deref(),
