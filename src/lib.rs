@@ -37,6 +37,7 @@ pub mod manifest;
 pub mod output;
 pub mod pack;
 pub mod report;
+pub mod serve;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod verify;

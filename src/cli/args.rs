@@ -92,6 +92,12 @@ pub enum Command {
     /// Upload an existing model.tar.gz (with its manifest and SHA256SUMS) to S3, verified.
     #[command(after_help = "Example:\n  sm-pack upload model.tar.gz s3://my-bucket/models/churn/")]
     Upload(super::upload::UploadArgs),
+    /// Serve a model.tar.gz locally exactly as the SageMaker container would answer it
+    /// (GET /ping, POST /invocations, GET /execution-parameters), for tests without Docker or AWS.
+    #[command(
+        after_help = "Examples:\n  sm-pack serve model.tar.gz --container 1.7-1 --port 8080\n  sm-pack serve langid.tar.gz --blazingtext --port 0\n\nThe first line on stdout is `listening on http://ADDR:PORT`. SIGINT/SIGTERM stop it\ncleanly (exit 0). Exit codes: 1 the container would not load the archive, 2 usage or I/O error."
+    )]
+    Serve(super::serve::ServeArgs),
 }
 
 /// Options of the packing commands.

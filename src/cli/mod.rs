@@ -6,6 +6,7 @@ mod convert;
 mod inspect;
 pub mod predict;
 mod render;
+pub mod serve;
 pub mod style;
 pub mod upload;
 pub mod verify;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::Xgboost(a) => ("xgboost", run_pack(&ctx, Family::Xgboost, a)),
         Command::Fasttext(a) => ("fasttext", run_pack(&ctx, Family::Blazingtext, a)),
         Command::Upload(a) => ("upload", upload::run_upload(&ctx, a)),
+        Command::Serve(a) => ("serve", serve::run_serve(&ctx, a)),
         Command::Inspect(a) => ("inspect", inspect::run_inspect(&ctx, a)),
         Command::Predict(a) => ("predict", predict::run_predict(&ctx, a)),
         Command::Convert(a) => ("convert", convert::run_convert(&ctx, a)),
