@@ -121,6 +121,8 @@ fn retargeted_model() {
                 &model,
                 "--container",
                 "1.5-1",
+                "--region",
+                "eu-west-1",
                 "-o",
                 "model.tar.gz"
             ]

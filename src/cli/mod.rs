@@ -3,6 +3,7 @@
 pub mod args;
 mod batch;
 mod convert;
+mod deploy;
 mod inspect;
 pub mod predict;
 mod render;
@@ -180,6 +181,18 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     }
     let outcome: PackOutcome = outcome.map_err(|e| uploader.map_error(e))?;
     let code = outcome.exit_code();
+    let upload_json = uploader.json();
+    let uploaded = upload_json
+        .as_ref()
+        .and_then(|u| Some((u["archive"]["uri"].as_str()?, u["region"].as_str()?)));
+    let hints = deploy::hints(
+        family,
+        &a.model,
+        &outcome,
+        uploaded,
+        a.upload.s3.region.as_deref(),
+        None,
+    );
     if ctx.json {
         let mut report = json!({
             "schema": REPORT_SCHEMA,
@@ -189,8 +202,9 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
             "family": family,
             "input": a.model,
             "outcome": outcome,
+            "deploy": hints,
         });
-        if let (Some(obj), Some(up)) = (report.as_object_mut(), uploader.json()) {
+        if let (Some(obj), Some(up)) = (report.as_object_mut(), upload_json) {
             obj.insert("upload".into(), up);
         }
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -198,6 +212,9 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
         render::pack_report(ctx, family, &a.model, &outcome);
         convert::render_container_check(ctx, &outcome);
         uploader.render(ctx);
+        if let Some(d) = &hints {
+            deploy::render(ctx, d);
+        }
     }
     Ok(code)
 }

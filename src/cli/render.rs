@@ -63,6 +63,9 @@ pub fn pack_report(ctx: &Ctx, family: Family, model: &Path, outcome: &PackOutcom
         model.display(),
         files.archive.display()
     );
+    if let Some(line) = outcome.model.as_ref().and_then(model_line) {
+        println!("  model     {line}");
+    }
     findings(ctx, &outcome.findings);
     println!(
         "  archive   {}  {} bytes  sha256 {}",
@@ -92,4 +95,47 @@ pub fn pack_report(ctx: &Ctx, family: Family, model: &Path, outcome: &PackOutcom
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
+}
+
+/// One line about the model from its reader's summary (XGBoost or fastText).
+pub fn model_line(summary: &serde_json::Value) -> Option<String> {
+    let s = summary;
+    let num = |v: &serde_json::Value| v.as_i64().unwrap_or(0);
+    if s["format"] == "fasttext" {
+        let mut line = format!(
+            "fastText {} ({} loss), dim {}, {} words",
+            s["kind"].as_str()?,
+            s["loss"].as_str().unwrap_or("?"),
+            num(&s["dim"]),
+            num(&s["dictionary"]["nwords"])
+        );
+        let labels = num(&s["dictionary"]["nlabels"]);
+        if labels > 0 {
+            line.push_str(&format!(", {labels} labels"));
+        }
+        if s["quantization"]["quantized"] == true {
+            line.push_str(", quantized");
+        }
+        return Some(line);
+    }
+    let mut line = format!(
+        "XGBoost {} saved by xgboost {}: {}, {}",
+        s["container"]
+            .as_str()
+            .or_else(|| s["encoding"].as_str())
+            .unwrap_or("?"),
+        s["producer"]["version"].as_str().unwrap_or("?"),
+        s["objective"].as_str()?,
+        s["booster"].as_str().unwrap_or("?"),
+    );
+    let trees = num(&s["trees"]["num_trees"]);
+    if trees > 0 {
+        line.push_str(&format!(", {trees} trees"));
+    }
+    line.push_str(&format!(", {} features", num(&s["num_feature"])));
+    let classes = num(&s["num_class"]);
+    if classes > 1 {
+        line.push_str(&format!(", {classes} classes"));
+    }
+    Some(line)
 }

@@ -24,7 +24,8 @@ pub struct S3Flags {
     /// AWS profile from ~/.aws/config (default: AWS_PROFILE, else "default").
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// AWS region (default: AWS_REGION, the profile, or the instance's region).
+    /// AWS region (default: AWS_REGION, the profile, or the instance's region). When
+    /// packing it also picks the container image URI of the deployment hints.
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// Endpoint of an S3-compatible store (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL).
@@ -70,9 +71,10 @@ fn parse_part_size(s: &str) -> Result<u64, String> {
 }
 
 impl S3Flags {
+    /// Options that only make sense with an upload (`--region` also picks the
+    /// image URI of the deployment hints, so it is allowed without one).
     fn any_set(&self) -> bool {
         self.profile.is_some()
-            || self.region.is_some()
             || self.endpoint_url.is_some()
             || self.path_style
             || self.expected_bucket_owner.is_some()
