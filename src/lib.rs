@@ -33,6 +33,7 @@ pub mod container;
 pub mod error;
 pub mod fasttext;
 pub mod hash;
+pub mod input;
 pub mod manifest;
 pub mod output;
 pub mod pack;

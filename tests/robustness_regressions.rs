@@ -386,15 +386,13 @@ fn verify_refuses_a_device_instead_of_reading_forever() {
     }
 }
 
-/// Open (reported on issue 10, not in this change's files): `sm-pack inspect`,
-/// `sm-pack predict` and `sm-pack xgboost --follow-symlinks` read an XGBoost
-/// model path whole with `fs::read`, so a symlink to /dev/zero grows memory
-/// until the allocator fails (2 GB under a 2 GB address-space limit, all
-/// memory without one). The fix belongs in `xgboost::inspect_file`,
-/// `cli/inspect.rs` and `cli/predict.rs`: refuse non-regular files like the
-/// archive writer and the fastText reader do. Run with `--ignored` once fixed.
+/// `sm-pack inspect`, `sm-pack predict` and `sm-pack xgboost
+/// --follow-symlinks` read an XGBoost model path whole with `fs::read`, so a
+/// symlink to /dev/zero grew memory until the allocator failed (2 GB under a
+/// 2 GB address-space limit, all memory without one). Model paths now go
+/// through `sm_pack::input::read_model_file`: regular files only, at most
+/// `MAX_MODEL_BYTES`.
 #[test]
-#[ignore = "open: XGBoost model paths are read whole even when they are devices"]
 fn inspect_and_predict_refuse_a_device() {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("model.json")).unwrap();
@@ -420,6 +418,88 @@ fn inspect_and_predict_refuse_a_device() {
             stderr(&o)
         );
     }
+}
+
+/// The rest of the same fix: a FIFO named like a model is refused without
+/// waiting for a writer (it used to block `inspect`, `predict` and
+/// `convert` forever), a sparse file claiming 5 GiB is refused by its size
+/// before anything is read (`MAX_MODEL_BYTES`, 4 GiB), and a request body
+/// or sample that is a device is refused (`predict --input /dev/zero` read
+/// forever).
+#[test]
+fn model_and_request_paths_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = std::ffi::CString::new(d.join("fifo.json").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    std::fs::File::create(d.join("huge.json"))
+        .unwrap()
+        .set_len(5 << 30)
+        .unwrap();
+    std::fs::copy(example_model(), d.join("m.json")).unwrap();
+    std::fs::write(d.join("rows.csv"), b"1,2,3\n").unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (&["inspect", "fifo.json"], "not a regular file"),
+        (
+            &["predict", "fifo.json", "--input", "rows.csv"],
+            "not a regular file",
+        ),
+        (
+            &["convert", "fifo.json", "-o", "o.json"],
+            "not a regular file",
+        ),
+        (&["xgboost", "fifo.json", "-o", "a.tar.gz"], "regular file"),
+        (&["inspect", "huge.json"], "at most 4 GiB"),
+        (
+            &["predict", "huge.json", "--input", "rows.csv"],
+            "at most 4 GiB",
+        ),
+        (&["xgboost", "huge.json", "-o", "b.tar.gz"], "at most 4 GiB"),
+        (
+            &["predict", "m.json", "--input", "/dev/zero"],
+            "is a device",
+        ),
+        (
+            &[
+                "xgboost",
+                "m.json",
+                "-o",
+                "c.tar.gz",
+                "--sample",
+                "/dev/zero",
+                "--expect",
+                "rows.csv",
+            ],
+            "is a device",
+        ),
+    ];
+    for (args, says) in cases {
+        let mut child = bin()
+            .current_dir(d)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{args:?} blocked or kept reading");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let mut left = listing(d);
+    left.sort();
+    assert_eq!(left, ["fifo.json", "huge.json", "m.json", "rows.csv"]);
 }
 
 // ------------------------------------------------------------------ XGBoost document trees

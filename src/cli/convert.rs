@@ -73,11 +73,16 @@ pub fn run_convert(ctx: &Ctx, a: &ConvertArgs) -> Result<i32> {
         None => None,
     };
     check_destination(&a.output, a.force)?;
-    let bytes = std::fs::read(&a.model).map_err(|e| sm_pack::Error::io("read", &a.model, e))?;
+    let bytes = sm_pack::input::read_model_file(&a.model, sm_pack::input::MAX_MODEL_BYTES)?;
     let (model, _) = sm_pack::xgboost::read_model(&bytes)?;
     let sample = match &a.sample {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| sm_pack::Error::io("read", p, e))?;
+            let bytes = sm_pack::input::read_data_file(p, sm_pack::input::MAX_DATA_BYTES)?;
+            let text = String::from_utf8(bytes).map_err(|e| sm_pack::Error::Input {
+                path: p.clone(),
+                message: format!("is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                hint: None,
+            })?;
             let cols = usize::try_from(model.learner.num_feature).unwrap_or(usize::MAX);
             let (rows, _) =
                 sm_pack::xgboost::predict::parse_request(&text, None, false, cols.max(1))?;

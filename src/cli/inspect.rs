@@ -19,7 +19,9 @@ enum Kind {
 
 fn sniff(path: &std::path::Path) -> Result<Kind> {
     let mut head = vec![0u8; 512];
-    let mut f = std::fs::File::open(path).map_err(|e| sm_pack::Error::io("open", path, e))?;
+    // Models and archives are regular files: a FIFO or a device is refused
+    // here, before anything is read.
+    let (mut f, _) = sm_pack::input::open_model_file(path)?;
     let mut n = 0;
     while n < head.len() {
         let r = f
@@ -125,7 +127,7 @@ fn verdict_color(v: &Verdict) -> &'static str {
 }
 
 fn inspect_xgboost(ctx: &Ctx, a: &InspectArgs) -> Result<i32> {
-    let bytes = std::fs::read(&a.file).map_err(|e| sm_pack::Error::io("read", &a.file, e))?;
+    let bytes = sm_pack::input::read_model_file(&a.file, sm_pack::input::MAX_MODEL_BYTES)?;
     let inspection = sm_pack::xgboost::inspect_bytes(&bytes)?;
     let table = ContainerTable::builtin()?;
     if let Some(tag) = &a.container {

@@ -2,9 +2,9 @@
 //! (XGBoost: `sm_pack::xgboost::predict`; fastText: `sm_pack::fasttext::Predictor`).
 
 use super::Ctx;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Options of `sm-pack predict`.
@@ -36,36 +36,40 @@ pub struct PredictArgs {
     pub container: Option<String>,
 }
 
-fn read_lines(input: &PathBuf) -> Result<Vec<String>> {
-    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
+/// The whole input ("-": stdin), at most `sm_pack::input::MAX_DATA_BYTES`;
+/// devices and directories are refused.
+fn read_input_bytes(input: &std::path::Path) -> Result<Vec<u8>> {
+    let max = sm_pack::input::MAX_DATA_BYTES;
+    Ok(if input.as_os_str() == "-" {
+        sm_pack::input::read_stdin(max)?
     } else {
-        let f = std::fs::File::open(input).map_err(|e| sm_pack::Error::io("open", input, e))?;
-        Box::new(std::io::BufReader::new(f))
-    };
+        sm_pack::input::read_data_file(input, max)?
+    })
+}
+
+fn read_lines(input: &std::path::Path) -> Result<Vec<String>> {
+    let bytes = read_input_bytes(input)?;
     let mut lines = Vec::new();
-    for l in reader.split(b'\n') {
-        let l = l.with_context(|| format!("reading {}", input.display()))?;
-        lines.push(String::from_utf8_lossy(&l).into_owned());
+    for l in bytes.split(|&b| b == b'\n') {
+        lines.push(String::from_utf8_lossy(l).into_owned());
+    }
+    // `split` yields an empty piece after a final newline; reading lines does not.
+    if bytes.ends_with(b"\n") || bytes.is_empty() {
+        lines.pop();
     }
     Ok(lines)
 }
 
 fn is_fasttext(path: &PathBuf) -> Result<bool> {
     let mut head = [0u8; 4];
-    let mut f = std::fs::File::open(path).map_err(|e| sm_pack::Error::io("open", path, e))?;
+    let (mut f, _) = sm_pack::input::open_model_file(path)?;
     let n =
         std::io::Read::read(&mut f, &mut head).map_err(|e| sm_pack::Error::io("read", path, e))?;
     Ok(head[..n] == [0xBA, 0x16, 0x4F, 0x2F])
 }
 
-fn read_input(input: &PathBuf) -> Result<String> {
-    let mut bytes = Vec::new();
-    if input.as_os_str() == "-" {
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("reading stdin")?;
-    } else {
-        bytes = std::fs::read(input).map_err(|e| sm_pack::Error::io("read", input, e))?;
-    }
+fn read_input(input: &std::path::Path) -> Result<String> {
+    let bytes = read_input_bytes(input)?;
     String::from_utf8(bytes).map_err(|e| {
         anyhow::Error::new(sm_pack::Error::Usage {
             message: format!(
@@ -86,7 +90,7 @@ fn run_predict_xgboost(ctx: &Ctx, a: &PredictArgs) -> Result<i32> {
             message: "-k and --threshold apply to fastText models only".into()
         });
     }
-    let bytes = std::fs::read(&a.model).map_err(|e| sm_pack::Error::io("read", &a.model, e))?;
+    let bytes = sm_pack::input::read_model_file(&a.model, sm_pack::input::MAX_MODEL_BYTES)?;
     let (model, _) = sm_pack::xgboost::read_model(&bytes)?;
     let body = read_input(&a.input)?;
     let content_type = a.content_type.as_deref().and_then(ContentType::parse);

@@ -1704,19 +1704,30 @@ pub fn prepare_for_pack(
     container: Option<&str>,
     no_convert: bool,
 ) -> Result<PackPrep> {
+    let bytes = crate::input::read_model_file(path, crate::input::MAX_MODEL_BYTES)?;
+    prepare_for_pack_bytes(&bytes, container, no_convert)
+}
+
+/// [`prepare_for_pack`] for a model file's bytes already in memory (the
+/// packing pipeline reads the file once, validates and judges those bytes,
+/// and checks that the bytes it packs are the same).
+pub fn prepare_for_pack_bytes(
+    bytes: &[u8],
+    container: Option<&str>,
+    no_convert: bool,
+) -> Result<PackPrep> {
     use crate::report::Finding;
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    let (model, _) = crate::xgboost::read_model(&bytes)?;
+    let (model, _) = crate::xgboost::read_model(bytes)?;
     let table = ContainerTable::builtin()?;
     let c = match container {
         Some(t) => table.require(t)?,
         None => table.newest_xgboost(),
     };
-    let verdict = c.judge_model_file(&model, Some(&bytes), None);
+    let verdict = c.judge_model_file(&model, Some(bytes), None);
     let loads_in: Vec<String> = table
         .containers()
         .iter()
-        .filter(|x| x.judge_model_file(&model, Some(&bytes), None).is_loads())
+        .filter(|x| x.judge_model_file(&model, Some(bytes), None).is_loads())
         .map(|x| x.tag.clone())
         .collect();
     let mut check = ContainerCheck {
@@ -1735,7 +1746,7 @@ pub fn prepare_for_pack(
         refusal: None,
         findings: Vec::new(),
         original_size: bytes.len() as u64,
-        original_sha256: crate::hash::sha256_hex(&bytes),
+        original_sha256: crate::hash::sha256_hex(bytes),
     };
     let loads_list = if loads_in.is_empty() {
         "no tag loads it as given".to_string()
@@ -1781,7 +1792,7 @@ pub fn prepare_for_pack(
         prep.check = check;
         return Ok(prep);
     }
-    match convert(&model, Some(&bytes), &Request::for_tag(&c.tag))? {
+    match convert(&model, Some(bytes), &Request::for_tag(&c.tag))? {
         Outcome::Converted(conv) => {
             check.converted = true;
             check.message = format!(

@@ -72,15 +72,23 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<Inspection> {
     Ok(Inspection::new(model, findings, &stats))
 }
 
-/// Reads, validates and summarises a model file.
+/// Reads, validates and summarises a model file: a regular file of at most
+/// [`crate::input::MAX_MODEL_BYTES`] (devices, FIFOs and larger files are
+/// refused before anything is read).
 pub fn inspect_file(path: &Path) -> Result<Inspection> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    let bytes = crate::input::read_model_file(path, crate::input::MAX_MODEL_BYTES)?;
     inspect_bytes(&bytes)
 }
 
 /// Reads and validates an XGBoost model file for the packing pipeline.
 pub fn examine_file(path: &Path) -> Result<Examination> {
-    let i = inspect_file(path)?;
+    let bytes = crate::input::read_model_file(path, crate::input::MAX_MODEL_BYTES)?;
+    examine_bytes(&bytes)
+}
+
+/// [`examine_file`] for a model already in memory.
+pub fn examine_bytes(bytes: &[u8]) -> Result<Examination> {
+    let i = inspect_bytes(bytes)?;
     Ok(Examination {
         summary: Some(i.summary_json()),
         findings: i.findings,

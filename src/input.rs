@@ -1,0 +1,219 @@
+//! Reading whole input files with a bound.
+//!
+//! XGBoost models, request bodies and sample rows are read into memory
+//! before they are parsed. A path given on the command line can be a
+//! symlink to `/dev/zero`, a FIFO nobody writes, or a sparse file of a
+//! terabyte; [`read_model_file`] and [`read_data_file`] refuse what cannot
+//! be a model or a request up front and never read more than a documented
+//! maximum ([`MAX_MODEL_BYTES`], [`MAX_DATA_BYTES`]), with a clear error.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// Largest model file read whole (XGBoost models in every encoding): 4 GiB.
+/// The largest real models are a few hundred MB (a 2000-tree depth-8 model is
+/// 58 MB of JSON); parsing takes about twice the file in memory.
+pub const MAX_MODEL_BYTES: u64 = 4 << 30;
+
+/// Largest request body, sample or expected-predictions file read whole:
+/// 1 GiB (SageMaker's own limits are 6 MB per real-time request and 100 MB
+/// per batch-transform record).
+pub const MAX_DATA_BYTES: u64 = 1 << 30;
+
+/// Human form of a byte cap ("4 GiB", "1 GiB", "512 MiB").
+fn human(n: u64) -> String {
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
+        format!("{} GiB", n >> 30)
+    } else if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+fn too_large(path: &Path, what: &str, size: Option<u64>, max: u64) -> Error {
+    let size = match size {
+        Some(s) => format!("is {s} bytes"),
+        None => format!("holds more than {max} bytes"),
+    };
+    Error::Input {
+        path: path.to_path_buf(),
+        message: format!(
+            "{size}; sm-pack reads {what} of at most {} ({max} bytes)",
+            human(max)
+        ),
+        hint: Some("check that this is the file you meant".into()),
+    }
+}
+
+/// Reads `file` (already opened, `len` bytes claimed) to its end, at most
+/// `max` bytes.
+fn read_bounded(
+    mut file: File,
+    path: &Path,
+    what: &str,
+    len: Option<u64>,
+    max: u64,
+) -> Result<Vec<u8>> {
+    // Reserve what the file claims (never more than the cap); the read below
+    // grows the buffer only with bytes actually received.
+    let reserve = len.unwrap_or(0).min(max);
+    let mut bytes = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
+    (&mut file)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(path, what, None, max));
+    }
+    if let Some(l) = len
+        && bytes.len() as u64 != l
+    {
+        return Err(Error::InputChanged {
+            path: path.to_path_buf(),
+            expected: l,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Reads a model file whole: a regular file (or a symlink to one) of at most
+/// `max` bytes. A directory, device, FIFO or socket is refused before
+/// anything is read ([`Error::Input`], exit code 2), and so is a file larger
+/// than `max`; a file that changes size while it is read gives
+/// [`Error::InputChanged`].
+///
+/// ```
+/// let e = sm_pack::input::read_model_file("/dev/zero".as_ref(), sm_pack::input::MAX_MODEL_BYTES)
+///     .unwrap_err();
+/// assert!(e.to_string().contains("not a regular file"));
+/// ```
+pub fn read_model_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let (file, len) = open_model_file(path)?;
+    if len > max {
+        return Err(too_large(path, "model files", Some(len), max));
+    }
+    read_bounded(file, path, "model files", Some(len), max)
+}
+
+/// Opens a model file for reading: a regular file (or a symlink to one),
+/// never a directory, device, FIFO or socket. A FIFO is refused without
+/// waiting for a writer. Returns the file and its size.
+pub fn open_model_file(path: &Path) -> Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Without O_NONBLOCK, opening a FIFO nobody writes would block forever
+    // before it could be refused. Regular files ignore the flag.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "is a directory, not a model file"
+        } else {
+            "is not a regular file (a device, FIFO or socket); models are read from regular files"
+        };
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: what.into(),
+            hint: Some("pass the model file itself".into()),
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a data file whole (a request body, sample rows, expected
+/// predictions): a regular file, a FIFO or a socket (`<(…)` works), at most
+/// `max` bytes. Directories and devices are refused before anything is read.
+pub fn read_data_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::os::unix::fs::FileTypeExt;
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    let t = meta.file_type();
+    if t.is_dir() || t.is_block_device() || t.is_char_device() {
+        let what = if t.is_dir() {
+            "is a directory, not a data file"
+        } else {
+            "is a device, not a data file (use - to read stdin)"
+        };
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: what.into(),
+            hint: None,
+        });
+    }
+    if meta.is_file() {
+        if meta.len() > max {
+            return Err(too_large(path, "data files", Some(meta.len()), max));
+        }
+        read_bounded(file, path, "data files", Some(meta.len()), max)
+    } else {
+        read_bounded(file, path, "data files", None, max)
+    }
+}
+
+/// Reads standard input whole, at most `max` bytes.
+pub fn read_stdin(max: u64) -> Result<Vec<u8>> {
+    let path = Path::new("<stdin>");
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(path, "data", None, max));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_devices_directories_and_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        for p in [Path::new("/dev/zero"), dir.path()] {
+            let e = read_model_file(p, MAX_MODEL_BYTES).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{e}");
+            let e = read_data_file(p, MAX_DATA_BYTES).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{e}");
+        }
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A FIFO nobody writes is refused as a model without blocking.
+        let e = read_model_file(&fifo, MAX_MODEL_BYTES).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        // As data it is read to its end.
+        let f = fifo.clone();
+        let w = std::thread::spawn(move || std::fs::write(f, b"1,2\n"));
+        assert_eq!(read_data_file(&fifo, MAX_DATA_BYTES).unwrap(), b"1,2\n");
+        w.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn caps_the_size_before_and_while_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.json");
+        std::fs::write(&p, vec![b' '; 100]).unwrap();
+        assert_eq!(read_model_file(&p, 100).unwrap().len(), 100);
+        let e = read_model_file(&p, 99).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("at most 99 bytes"), "{e}");
+        // A sparse file claiming a terabyte is refused without reading it.
+        let big = dir.path().join("big.json");
+        let f = File::create(&big).unwrap();
+        f.set_len(1 << 40).unwrap();
+        let e = read_model_file(&big, MAX_MODEL_BYTES).unwrap_err();
+        assert!(e.to_string().contains("at most 4 GiB"), "{e}");
+        let e = read_data_file(&big, MAX_DATA_BYTES).unwrap_err();
+        assert!(e.to_string().contains("at most 1 GiB"), "{e}");
+    }
+}
