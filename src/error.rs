@@ -84,6 +84,22 @@ pub enum Error {
         expected: u64,
     },
 
+    /// The input's bytes changed between validation and packing (another
+    /// process replaced or rewrote the file): what would be packed is not
+    /// what was validated, so nothing was written.
+    #[error(
+        "{} changed after it was validated (validated sha256 {validated}, read again to pack: {packed}); nothing was written",
+        path.display()
+    )]
+    InputReplaced {
+        /// The input concerned.
+        path: PathBuf,
+        /// SHA-256 of the bytes that were validated.
+        validated: String,
+        /// SHA-256 of the bytes read to pack.
+        packed: String,
+    },
+
     /// The operation was cancelled (Ctrl-C, SIGTERM); nothing was left behind.
     #[error("interrupted; no output was written")]
     Interrupted,

@@ -16,9 +16,12 @@ fn main() {
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let flag = cancel.clone();
-        // A second signal while cleanup runs ends the process at once.
+        // A second signal while cleanup runs ends the process at once,
+        // after removing the temporary files (destructors will not run).
         let _ = ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
+                sm_pack::output::remove_temporary_files();
+                eprintln!("error: interrupted twice: stopped at once, temporary files removed");
                 std::process::exit(cli::EXIT_INTERRUPTED);
             }
         });

@@ -3,17 +3,78 @@
 //!
 //! A [`StagedFile`] that is dropped without [`StagedFile::commit`] removes its
 //! temporary file, so an error or a cancellation leaves nothing behind.
+//!
+//! Every temporary file is also listed in a process-wide registry while it
+//! exists, so a process that must end at once (a second Ctrl-C, when
+//! destructors will not run) can still remove them:
+//! [`remove_temporary_files`].
 
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// Temporary files that exist now (staged outputs, converted models).
+static TEMPORARY: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn registry() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A panic elsewhere while the lock was held leaves the list usable.
+    TEMPORARY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps a temporary file's path in the registry while it lives.
+#[derive(Debug)]
+pub(crate) struct Registration(PathBuf);
+
+impl Registration {
+    /// Creates a temporary file with `create` and registers its path, under
+    /// the registry's lock, so [`remove_temporary_files`] either sees the
+    /// file or runs before it exists.
+    pub(crate) fn create<T>(
+        create: impl FnOnce() -> Result<T>,
+        path: impl Fn(&T) -> &Path,
+    ) -> Result<(T, Registration)> {
+        let mut list = registry();
+        let t = create()?;
+        let p = path(&t).to_path_buf();
+        list.push(p.clone());
+        Ok((t, Registration(p)))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut list = registry();
+        if let Some(i) = list.iter().rposition(|p| *p == self.0) {
+            list.swap_remove(i);
+        }
+    }
+}
+
+/// Removes every temporary file sm-pack has created and not yet renamed
+/// into place or removed, and returns how many it removed. For a process
+/// that is about to end without running destructors (the CLI calls it when
+/// a second SIGINT/SIGTERM arrives during cleanup). The registry stays
+/// locked until the process exits, so no new temporary file appears after
+/// it ran; call it only right before `std::process::exit`.
+pub fn remove_temporary_files() -> usize {
+    let list = registry();
+    let removed = list
+        .iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .count();
+    // Keep the lock: a thread creating a file now waits until the exit.
+    std::mem::forget(list);
+    removed
+}
 
 /// A file being written, not yet visible at its destination.
 #[derive(Debug)]
 pub struct StagedFile {
     temp: tempfile::NamedTempFile,
     dest: PathBuf,
+    _registered: Registration,
 }
 
 /// The folder a destination lives in ("." for a bare file name).
@@ -63,14 +124,23 @@ impl StagedFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "output".into());
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{base}."))
-            .suffix(".sm-pack-tmp")
-            // Like any new file: 0666 less the umask (tempfile's default is 0600).
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-        Ok(StagedFile { temp, dest })
+        let (temp, registered) = Registration::create(
+            || {
+                tempfile::Builder::new()
+                    .prefix(&format!(".{base}."))
+                    .suffix(".sm-pack-tmp")
+                    // Like any new file: 0666 less the umask (tempfile's default is 0600).
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                    .tempfile_in(dir)
+                    .map_err(|e| Error::io("create a temporary file in", dir, e))
+            },
+            |t: &tempfile::NamedTempFile| t.path(),
+        )?;
+        Ok(StagedFile {
+            temp,
+            dest,
+            _registered: registered,
+        })
     }
 
     /// Creates a staged file holding `bytes`.
@@ -105,7 +175,12 @@ impl StagedFile {
     /// rename refuses to replace an existing file, even one created after
     /// [`check_destination`] ran.
     pub fn commit(self, overwrite: bool) -> Result<PathBuf> {
-        let StagedFile { temp, dest } = self;
+        // The registration ends after the rename (when `_registered` drops).
+        let StagedFile {
+            temp,
+            dest,
+            _registered,
+        } = self;
         temp.as_file()
             .sync_all()
             .map_err(|e| Error::io("flush", temp.path(), e))?;
@@ -132,6 +207,21 @@ impl StagedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_files_are_registered_while_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let listed = |p: &Path| registry().iter().any(|q| q == p);
+        let a = StagedFile::with_contents(dir.path().join("a"), b"x").unwrap();
+        let b = StagedFile::with_contents(dir.path().join("b"), b"y").unwrap();
+        let (pa, pb) = (a.temp_path().to_path_buf(), b.temp_path().to_path_buf());
+        assert!(listed(&pa) && listed(&pb));
+        drop(a);
+        assert!(!listed(&pa) && listed(&pb));
+        b.commit(false).unwrap();
+        assert!(!listed(&pb));
+        assert!(dir.path().join("b").exists());
+    }
 
     #[test]
     fn dropped_stage_leaves_nothing() {

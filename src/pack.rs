@@ -179,6 +179,16 @@ pub fn examine(family: Family, path: &Path) -> Result<Examination> {
     })
 }
 
+/// Test suite only: `SM_PACK_TEST_REPLACE_MODEL=<file>` renames that file
+/// over the XGBoost model after it was validated and before it is packed,
+/// as another process replacing the file would (`tests/robustness_faults.rs`;
+/// documented in SECURITY.md). Without the variable nothing happens.
+fn test_hook_replace_model(model: &Path) {
+    if let Some(with) = std::env::var_os("SM_PACK_TEST_REPLACE_MODEL") {
+        let _ = std::fs::rename(with, model);
+    }
+}
+
 fn verdict(findings: &[Finding]) -> &'static str {
     match findings.max_severity() {
         Some(Severity::Error) => "fail",
@@ -324,12 +334,16 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
             (exam, staged)
         }
         Family::Xgboost => {
-            let mut exam = examine(job.family, &job.model)?;
+            // One read: validation, the container check, the conversion and
+            // the sample gate all see these bytes, and the archive writer's
+            // digest of the member proves it packed the same bytes.
+            let bytes = crate::input::read_model_file(&job.model, crate::input::MAX_MODEL_BYTES)?;
+            let mut exam = crate::xgboost::examine_bytes(&bytes)?;
             if exam.findings.has_errors() {
                 return Ok(refused(exam));
             }
-            let p = crate::xgboost::convert::prepare_for_pack(
-                &job.model,
+            let p = crate::xgboost::convert::prepare_for_pack_bytes(
+                &bytes,
                 job.container.as_deref(),
                 job.no_convert,
             )?;
@@ -341,14 +355,9 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
             }
             // The sample gate evaluates the bytes that are packed.
             if let Some(gate) = &job.sample {
-                let original;
                 let packed: &[u8] = match &p.conversion {
                     Some(c) => &c.bytes,
-                    None => {
-                        original = std::fs::read(&job.model)
-                            .map_err(|e| Error::io("read", &job.model, e))?;
-                        &original
-                    }
+                    None => &bytes,
                 };
                 let s = crate::xgboost::predict::run_sample_gate(
                     gate,
@@ -364,28 +373,55 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
                 sample = Some(s.record);
             }
             // A converted model is packed from a temporary copy of its bytes.
+            // It is registered for removal if the process must end at once.
             let converted = match &p.conversion {
                 Some(c) => {
-                    let mut t = tempfile::NamedTempFile::new().map_err(|e| {
-                        Error::io("create a temporary file in", std::env::temp_dir(), e)
-                    })?;
+                    let (mut t, registered) = crate::output::Registration::create(
+                        || {
+                            tempfile::NamedTempFile::new().map_err(|e| {
+                                Error::io("create a temporary file in", std::env::temp_dir(), e)
+                            })
+                        },
+                        |t: &tempfile::NamedTempFile| t.path(),
+                    )?;
                     std::io::Write::write_all(&mut t, &c.bytes)
                         .map_err(|e| Error::io("write", t.path().to_path_buf(), e))?;
                     exam.summary = Some(c.summary_json());
-                    Some(t)
+                    Some((t, registered))
                 }
                 None => None,
             };
-            let member = match &converted {
-                Some(t) => Member::new(t.path(), job.family.member_name()),
-                None => member.clone(),
+            let (member, validated) = match (&converted, &p.conversion) {
+                (Some((t, _)), Some(c)) => (
+                    Member::new(t.path(), job.family.member_name()),
+                    crate::hash::sha256_hex(&c.bytes),
+                ),
+                _ => (member.clone(), p.original_sha256.clone()),
             };
+            test_hook_replace_model(&job.model);
             let staged = stage_archive_with_sink(
                 std::slice::from_ref(&member),
                 &job.output,
                 &job.options,
                 sink,
             )?;
+            // The writer hashed the member's bytes as it packed them.
+            let packed = staged
+                .record
+                .members
+                .first()
+                .map(|m| m.sha256.clone())
+                .unwrap_or_default();
+            if packed != validated {
+                return Err(Error::InputReplaced {
+                    path: match &converted {
+                        Some((t, _)) => t.path().to_path_buf(),
+                        None => job.model.clone(),
+                    },
+                    validated,
+                    packed,
+                });
+            }
             prep = Some(p);
             (exam, staged)
         }
