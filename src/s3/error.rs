@@ -13,7 +13,8 @@ pub enum UploadError {
     /// The destination is not a usable `s3://bucket/key` URI.
     #[error("invalid S3 URI {uri:?}: {reason}")]
     InvalidUri {
-        /// The URI as given.
+        /// The URI as given, without a query string or user info (they can
+        /// hold a signature or a password).
         uri: String,
         /// What is wrong with it.
         reason: String,

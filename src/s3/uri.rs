@@ -24,9 +24,12 @@ pub struct S3Uri {
 /// Longest key S3 accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
+/// The error for an unusable URI. The URI is shown without a query string
+/// or user info: a presigned URL pasted here must not be echoed with its
+/// signature ([`super::scrub::url_for_display`]).
 fn invalid(uri: &str, reason: impl Into<String>) -> UploadError {
     UploadError::InvalidUri {
-        uri: uri.into(),
+        uri: super::scrub::url_for_display(uri),
         reason: reason.into(),
     }
 }
@@ -65,9 +68,18 @@ fn check_bucket(uri: &str, b: &str) -> Result<()> {
 impl S3Uri {
     /// Parses `s3://bucket`, `s3://bucket/prefix/` or `s3://bucket/key`.
     pub fn parse(uri: &str) -> Result<S3Uri> {
-        let rest = uri
-            .strip_prefix("s3://")
-            .ok_or_else(|| invalid(uri, "it must start with s3://, e.g. s3://bucket/models/"))?;
+        let rest = uri.strip_prefix("s3://").ok_or_else(|| {
+            let lower = uri.to_ascii_lowercase();
+            if lower.starts_with("https://") || lower.starts_with("http://") {
+                invalid(
+                    uri,
+                    "it must start with s3://, e.g. s3://bucket/models/ (an https:// or presigned \
+                     URL is not an upload destination; sm-pack signs its own requests)",
+                )
+            } else {
+                invalid(uri, "it must start with s3://, e.g. s3://bucket/models/")
+            }
+        })?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         check_bucket(uri, bucket)?;
         if key.len() > MAX_KEY_BYTES {
