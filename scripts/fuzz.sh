@@ -27,12 +27,14 @@
 #                            hang (default 10)
 #   CARGO_TARGET_DIR         where the sm-pack CLI used to make seed archives
 #                            is built (default /tmp/target-fuzz)
+#   SM_PACK_FUZZ_TARGET_DIR  where the fuzz targets are built (default
+#                            fuzz/target)
 #
 # Corpora persist in fuzz/corpus/<target>/ (grown across runs), seeds are
 # regenerated from testdata/ into fuzz/seeds/<target>/ on every run, and
 # crashes, hangs and out-of-memory inputs land in fuzz/artifacts/<target>/
 # (all three ignored by git). Reproduce one with
-#   fuzz/target/x86_64-unknown-linux-gnu/release/<target> <artifact>
+#   ${SM_PACK_FUZZ_TARGET_DIR:-fuzz/target}/x86_64-unknown-linux-gnu/release/<target> <artifact>
 # and turn it into a test in tests/robustness_regressions.rs.
 #
 # Exit status: 0 when no target found anything, 1 otherwise.
@@ -64,9 +66,10 @@ echo "== build sm-pack (for seed archives)"
 cargo build --release --quiet --bin sm-pack
 smpack="$CARGO_TARGET_DIR/release/sm-pack"
 
-echo "== build fuzz targets (sanitizer: $sanitizer, debug assertions on)"
-(cd fuzz && cargo fuzz build -O -a -s "$sanitizer")
-bindir="$root/fuzz/target/x86_64-unknown-linux-gnu/release"
+fuzz_target_dir=${SM_PACK_FUZZ_TARGET_DIR:-$root/fuzz/target}
+echo "== build fuzz targets (sanitizer: $sanitizer, debug assertions on, in $fuzz_target_dir)"
+(cd fuzz && cargo fuzz build -O -a -s "$sanitizer" --target-dir "$fuzz_target_dir")
+bindir="$fuzz_target_dir/x86_64-unknown-linux-gnu/release"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/sm-pack-fuzz.XXXXXX")
 [[ -d /dev/shm && -w /dev/shm ]] && { rmdir "$scratch"; scratch=$(mktemp -d /dev/shm/sm-pack-fuzz.XXXXXX); }
