@@ -74,6 +74,19 @@ fn container_matrix_matches_the_real_libraries() {
                 // multi-target pickles).
                 let o = match cell["outcome"].as_str().unwrap() {
                     "crash" => "fails",
+                    // xgboost 0.90 predicts a DART model it loaded from a model
+                    // file with dropout still applied, so its predictions are
+                    // random: most runs differ from the producer's (recorded:
+                    // mispredicts), a few happen to agree. Either way the
+                    // container cannot be trusted with it, which is sm-pack's
+                    // verdict (tests/containers_matrix.rs).
+                    "loads" | "mispredicts"
+                        if ver == "0.90"
+                            && file.starts_with("0.90/dart.")
+                            && !file.ends_with(".pkl") =>
+                    {
+                        "mispredicts"
+                    }
                     other => other,
                 };
                 m.insert((file.clone(), ver.clone()), o.to_string());
