@@ -162,6 +162,7 @@ fn error_reports() {
         ),
         (vec!["containers", "--region", "xx-nowhere-1"], "containers"),
         (vec!["fasttext", "missing.bin"], "fasttext"),
+        (vec!["man", "--out-dir", "model.tar.gz/man1"], "man"),
     ] {
         let r = report(d.path(), &args, 2);
         conforms(&r, command, 2);

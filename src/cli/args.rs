@@ -98,6 +98,16 @@ pub enum Command {
         after_help = "Examples:\n  sm-pack serve model.tar.gz --container 1.7-1 --port 8080\n  sm-pack serve langid.tar.gz --blazingtext --port 0\n\nThe first line on stdout is `listening on http://ADDR:PORT`. SIGINT/SIGTERM stop it\ncleanly (exit 0). Exit codes: 1 the container would not load the archive, 2 usage or I/O error."
     )]
     Serve(super::serve::ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  sm-pack completions bash > ~/.local/share/bash-completion/completions/sm-pack\n  sm-pack completions zsh > ~/.zfunc/_sm-pack    # with fpath+=(~/.zfunc) before compinit\n  sm-pack completions fish > ~/.config/fish/completions/sm-pack.fish"
+    )]
+    Completions(super::docs::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per subcommand with --out-dir.
+    #[command(
+        after_help = "Examples:\n  sm-pack man | man -l -\n  sm-pack man --out-dir ~/.local/share/man/man1"
+    )]
+    Man(super::docs::ManArgs),
 }
 
 /// Options of the packing commands.

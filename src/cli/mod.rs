@@ -4,6 +4,7 @@ pub mod args;
 mod batch;
 mod convert;
 mod deploy;
+mod docs;
 mod inspect;
 pub mod predict;
 mod render;
@@ -55,6 +56,8 @@ pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         Command::Convert(a) => ("convert", convert::run_convert(&ctx, a)),
         Command::Verify(a) => ("verify", verify::run_verify(&ctx, a)),
         Command::Containers(a) => ("containers", verify::run_containers(&ctx, a)),
+        Command::Completions(a) => ("completions", docs::run_completions(&ctx, a)),
+        Command::Man(a) => ("man", docs::run_man(&ctx, a)),
     };
     match result {
         Ok(code) => code,
