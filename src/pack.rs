@@ -67,8 +67,9 @@ pub struct PackJob {
     /// XGBoost: pack the file as given even when the container's verdict is
     /// not *loads* (the outcome then reports a failed container check).
     pub no_convert: bool,
-    /// XGBoost: check the packed model's predictions on a sample before
-    /// anything is written ([`crate::xgboost::predict::run_sample_gate`]).
+    /// Check the packed model's predictions on a sample before anything is
+    /// written: XGBoost [`crate::xgboost::predict::run_sample_gate`], fastText
+    /// [`crate::fasttext::sample::run_sample_gate`].
     pub sample: Option<crate::xgboost::predict::SampleGate>,
     /// Archive options.
     pub options: PackOptions,
@@ -289,11 +290,6 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
     };
     // XGBoost: the container check and the conversion, if one is made.
     let mut prep: Option<crate::xgboost::convert::PackPrep> = None;
-    if job.sample.is_some() && job.family != Family::Xgboost {
-        return Err(Error::Usage {
-            message: "--sample/--expect check XGBoost models only".into(),
-        });
-    }
     let mut sample = None;
     let archive_name = job
         .output
@@ -316,20 +312,49 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
                 .len();
             let mut validator =
                 crate::fasttext::Validator::with_len(&job.fasttext, len).source(&job.model);
-            let staged = stage_archive_streaming(
-                std::slice::from_ref(&member),
-                &job.output,
-                &job.options,
-                sink,
-                Some(&mut validator),
-            )?;
+            // With a sample gate, the same bytes also build the model in memory.
+            let mut pipe = match &job.sample {
+                Some(_) => Some(crate::fasttext::sample::ModelPipe::new(len)?),
+                None => None,
+            };
+            let staged = match pipe.as_mut() {
+                Some(pipe) => {
+                    let mut tee = crate::fasttext::sample::Tee {
+                        a: &mut validator,
+                        b: pipe,
+                    };
+                    stage_archive_streaming(
+                        std::slice::from_ref(&member),
+                        &job.output,
+                        &job.options,
+                        sink,
+                        Some(&mut tee),
+                    )?
+                }
+                None => stage_archive_streaming(
+                    std::slice::from_ref(&member),
+                    &job.output,
+                    &job.options,
+                    sink,
+                    Some(&mut validator),
+                )?,
+            };
             let inspection = validator.finish()?;
-            let exam = Examination {
+            let mut exam = Examination {
                 summary: Some(inspection.summary_json()),
                 findings: inspection.findings,
             };
             if exam.findings.has_errors() {
                 return Ok(refused(exam));
+            }
+            if let (Some(gate), Some(pipe)) = (&job.sample, pipe) {
+                let model = pipe.finish()?;
+                let s = crate::fasttext::sample::run_sample_gate(gate, &model)?;
+                exam.findings.push(s.finding.clone());
+                if !s.passed() {
+                    return Ok(refused(exam));
+                }
+                sample = Some(s.record);
             }
             (exam, staged)
         }

@@ -133,18 +133,20 @@ pub struct PackArgs {
     /// would mispredict; exit 1 in that case.
     #[arg(long, requires = "container")]
     pub no_convert: bool,
-    /// XGBoost: a sample request body (text/csv or text/libsvm rows) to predict before
-    /// packing; with --expect, packing stops (exit 1, nothing written) when the model that
-    /// goes into the archive predicts anything else.
+    /// Sample to predict before packing: XGBoost, a request body (text/csv or text/libsvm
+    /// rows); fastText, text lines. With --expect, packing stops (exit 1, nothing written)
+    /// when the model that goes into the archive predicts anything else.
     #[arg(long, value_name = "FILE", requires = "expect")]
     pub sample: Option<PathBuf>,
-    /// XGBoost: the predictions expected for --sample, one row per line, comma-separated
-    /// (the layout `sm-pack predict` prints).
+    /// The predictions expected for --sample, in the layout `sm-pack predict` prints
+    /// (XGBoost: one comma-separated row per line; fastText: `label prob ...` per line,
+    /// or the BlazingText JSON / JSON Lines response).
     #[arg(long, value_name = "FILE", requires = "sample")]
     pub expect: Option<PathBuf>,
-    /// Sample check tolerance: |got - expected| <= TOL x max(1, |expected|).
-    #[arg(long, value_name = "TOL", default_value_t = sm_pack::xgboost::predict::DEFAULT_TOLERANCE)]
-    pub tolerance: f64,
+    /// Sample check tolerance: |got - expected| <= TOL x max(1, |expected|)
+    /// [default: 1e-6 for XGBoost, 1e-5 for fastText, whose CLI prints 6 digits].
+    #[arg(long, value_name = "TOL")]
+    pub tolerance: Option<f64>,
     /// gzip level, 0 (store) to 9 (smallest).
     #[arg(long, default_value_t = sm_pack::archive::DEFAULT_LEVEL, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,

@@ -163,7 +163,10 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
         job.sample = Some(sm_pack::xgboost::predict::SampleGate {
             input: input.clone(),
             expected: expected.clone(),
-            tolerance: a.tolerance,
+            tolerance: a.tolerance.unwrap_or(match family {
+                Family::Xgboost => sm_pack::xgboost::predict::DEFAULT_TOLERANCE,
+                _ => sm_pack::fasttext::sample::DEFAULT_TOLERANCE,
+            }),
         });
     }
     job.options.level = a.level;
