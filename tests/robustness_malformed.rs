@@ -12,6 +12,10 @@
 //!   object nesting, pickles with non-UTF-8 strings;
 //! - fastText files cut and flipped through the in-memory model loader and
 //!   the predictor (what `sm-pack predict` does);
+//! - structural hostility in archives: link cycles, paths 100 000 folders
+//!   deep, non-UTF-8 member names; cyclic pickles;
+//! - every fixture of every family (XGBoost, fastText, archives) cut and
+//!   flipped at a spread of offsets;
 //! - the real binary on a set of hostile files: exit 1 or 2, never a panic.
 //!
 //! Every case must end in a clean error or findings, never a panic, with
@@ -325,6 +329,184 @@ fn huge_size_fields_and_pax_lengths_do_not_allocate() {
     }
 }
 
+/// One tar entry: a header (name and link name as raw bytes, a GNU long
+/// name record first when the name does not fit) and its padded data.
+fn tar_entry(name: &[u8], typ: u8, link: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if name.len() > 100 {
+        let mut long = name.to_vec();
+        long.push(0);
+        out.extend(tar_header(
+            "././@LongLink",
+            b'L',
+            format!("{:011o}\0", long.len()).as_bytes(),
+        ));
+        out.extend(&long);
+        out.resize(out.len().next_multiple_of(512), 0);
+    }
+    let mut h = tar_header("", typ, format!("{:011o}\0", data.len()).as_bytes());
+    let short = &name[..name.len().min(100)];
+    h[..short.len()].copy_from_slice(short);
+    h[157..157 + link.len()].copy_from_slice(link);
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    out.extend(h);
+    out.extend(data);
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
+/// A pax extended header setting `path`, then `entry`.
+fn with_pax_path(path: &[u8], entry: Vec<u8>) -> Vec<u8> {
+    let body_len = path.len() + " path=\n".len();
+    // The record length counts its own digits.
+    let mut n = body_len + 1;
+    while format!("{n}").len() + body_len != n {
+        n += 1;
+    }
+    let mut rec = format!("{n} path=").into_bytes();
+    rec.extend(path);
+    rec.push(b'\n');
+    let mut out = tar_header(
+        "PaxHeaders/x",
+        b'x',
+        format!("{:011o}\0", rec.len()).as_bytes(),
+    )
+    .to_vec();
+    out.extend(&rec);
+    out.resize(out.len().next_multiple_of(512), 0);
+    out.extend(entry);
+    out
+}
+
+/// Archives whose *structure* is hostile rather than their bytes: link
+/// cycles (symlinks and hard links pointing at each other or at
+/// themselves, the "cyclic trees" of an archive), paths nested 100 000
+/// folders deep (GNU long name and pax path), and member names that are
+/// not UTF-8 (in the header, a GNU long name and a pax path). The reader
+/// lists them within its caps, `verify` refuses them with findings (exit
+/// 1) without following a link twice, and the CLI exits 1 or 2.
+#[test]
+fn link_cycles_deep_paths_and_non_utf8_names_in_archives() {
+    let model = fixture("xgboost/2.1.4/logistic.json");
+    let end = [0u8; 1024];
+    let deep_a = b"a/".repeat(100_000);
+    let deep_b = b"b/".repeat(100_000);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "link cycles",
+            [
+                tar_entry(b"xgboost-model", b'2', b"a", b""),
+                tar_entry(b"a", b'2', b"xgboost-model", b""),
+                tar_entry(b"self", b'2', b"self", b""),
+                tar_entry(b"h", b'1', b"h", b""),
+                tar_entry(b"h1", b'1', b"h2", b""),
+                tar_entry(b"h2", b'1', b"h1", b""),
+                tar_entry(b"model.bin", b'2', b"./model.bin", b""),
+                end.to_vec(),
+            ]
+            .concat(),
+        ),
+        (
+            "deep paths",
+            [
+                tar_entry(&[&deep_a[..], b"xgboost-model"].concat(), b'0', b"", &model),
+                with_pax_path(
+                    &[&deep_b[..], b"model.bin"].concat(),
+                    tar_entry(b"placeholder", b'0', b"", b"x"),
+                ),
+                tar_entry(&b"c/".repeat(50), b'5', b"", b""),
+                end.to_vec(),
+            ]
+            .concat(),
+        ),
+        (
+            "non-UTF-8 names",
+            [
+                tar_entry(b"xgboost-model\xff", b'0', b"", &model),
+                tar_entry(b"\xff\xfe\xfd", b'0', b"", b"x"),
+                tar_entry(
+                    &[&b"\xc3("[..], &b"n".repeat(200)[..]].concat(),
+                    b'0',
+                    b"",
+                    b"x",
+                ),
+                with_pax_path(b"model.bin\xc0\x80", tar_entry(b"p", b'0', b"", b"x")),
+                tar_entry(b"link", b'2', b"\xff", b""),
+                end.to_vec(),
+            ]
+            .concat(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (what, tar) in &cases {
+        let tgz = gz(tar);
+        let (l, max_one, peak) =
+            measured(|| read_archive(&tgz[..], &ReadOptions::default()).expect("read"));
+        assert!(max_one <= 2 * MIB, "{what}: one allocation of {max_one}");
+        assert!(peak <= 4 * tar.len() + 4 * MIB, "{what}: {peak} bytes live");
+        for m in &l.members {
+            assert!(
+                m.name.len() <= sm_pack::archive::reader::MAX_NAME_KEPT + 128,
+                "{what}: a name of {} bytes kept",
+                m.name.len()
+            );
+            if what.starts_with("non-UTF-8") && m.name.contains('\u{fffd}') {
+                assert!(m.name_hex.is_some(), "{what}: {m:?}");
+            }
+        }
+        let path = d.join(format!("{}.tar.gz", what.replace(' ', "-")));
+        std::fs::write(&path, &tgz).unwrap();
+        for target in [
+            Target::Xgboost(Some("1.7-1".into())),
+            Target::Xgboost(None),
+            Target::Blazingtext,
+        ] {
+            let (r, _, peak) = measured(|| verify(&path, target.clone(), false));
+            assert!(
+                has_error(&r),
+                "{what} {target:?}: accepted: {:?}",
+                r.findings
+            );
+            assert_eq!(r.exit_code(), 1, "{what} {target:?}");
+            assert!(
+                peak <= 16 * tar.len() + 8 * MIB,
+                "{what}: {peak} bytes live"
+            );
+            let lines = r.human_lines();
+            let json = serde_json::to_string(&r).unwrap();
+            assert!(
+                json.len() < 2 * MIB,
+                "{what}: a report of {} bytes",
+                json.len()
+            );
+            assert!(lines.iter().map(String::len).sum::<usize>() < 2 * MIB);
+        }
+        let name = path.file_name().unwrap().to_str().unwrap();
+        for args in [
+            vec!["verify", name],
+            vec!["--json", "verify", name, "--blazingtext"],
+            vec!["inspect", name],
+        ] {
+            let o = run_in(d, &args);
+            assert!(
+                matches!(o.status.code(), Some(1) | Some(2)) || args[0] == "inspect",
+                "{what} {args:?}: exit {:?}: {}",
+                o.status.code(),
+                stderr(&o)
+            );
+            assert!(
+                matches!(o.status.code(), Some(0..=2)),
+                "{what} {args:?}: {:?}",
+                o.status
+            );
+            assert!(!stderr(&o).contains("panicked"), "{what}: {}", stderr(&o));
+        }
+    }
+}
+
 // ------------------------------------------------------------------ manifest and SHA256SUMS
 
 #[test]
@@ -620,6 +802,52 @@ fn pickles_with_hostile_strings_are_errors() {
     }
 }
 
+/// Cyclic pickles: Python's memo lets a pickle build containers that hold
+/// themselves, and objects whose state points back at them. The walker
+/// must neither loop nor recurse on them while looking for the Booster's
+/// bytes.
+#[test]
+fn cyclic_pickles_end_in_a_clean_error() {
+    let cases: Vec<(&str, &[u8])> = vec![
+        // l = []; l.append(l)
+        ("list holding itself", b"\x80\x02]q\x00h\x00a."),
+        // d0 = {}; d1 = {}; d1['a'] = d0; d0['b'] = d1
+        (
+            "two dicts holding each other",
+            b"\x80\x02}q\x00}q\x01X\x01\x00\x00\x00ah\x00s0X\x01\x00\x00\x00bh\x01s.",
+        ),
+        // A Booster whose state is {'handle': <that same dict>}.
+        (
+            "Booster state holding itself",
+            b"\x80\x02cxgboost.core\nBooster\nq\x00)\x81q\x01}q\x02X\x06\x00\x00\x00handleh\x02sb.",
+        ),
+        // A Booster whose handle is the Booster itself.
+        (
+            "Booster handle is the Booster",
+            b"\x80\x02cxgboost.core\nBooster\nq\x00)\x81q\x01}q\x02X\x06\x00\x00\x00handleh\x01sb.",
+        ),
+        // A scikit-learn wrapper whose _Booster is the wrapper itself.
+        (
+            "wrapper _Booster is the wrapper",
+            b"\x80\x02cxgboost.sklearn\nXGBClassifier\nq\x00)\x81q\x01}q\x02X\x08\x00\x00\x00_Boosterh\x01sb.",
+        ),
+        // A tuple-free cycle through BUILD: the object's state is a list
+        // holding the object.
+        (
+            "state list holding the object",
+            b"\x80\x02cxgboost.core\nBooster\nq\x00)\x81q\x01]q\x02h\x01ab.",
+        ),
+    ];
+    for (what, bytes) in cases {
+        let (r, _, peak) = measured(|| sm_pack::xgboost::inspect_bytes(bytes));
+        match r {
+            Err(e) => assert_eq!(e.exit_code(), 1, "{what}: {e}"),
+            Ok(i) => assert!(i.has_errors(), "{what}: accepted"),
+        }
+        assert!(peak <= 256 * KIB, "{what}: {peak} bytes live");
+    }
+}
+
 // ------------------------------------------------------------------ fastText: loader and predictor
 
 #[test]
@@ -664,6 +892,233 @@ fn fasttext_model_loader_and_predictor_survive_cuts_and_flips() {
                 buf[p] = v;
                 run(&buf, &format!("{name} byte {p} = {v:#04x}"));
             }
+            buf[p] = good[p];
+        }
+    }
+}
+
+// ------------------------------------------------------------------ every fixture
+
+/// Every file under `dir` (recursively) whose name passes `keep`, once per
+/// distinct content, in a stable order.
+fn fixtures_under(dir: &str, keep: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
+    let mut stack = vec![repo().join("testdata").join(dir)];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if keep(p.file_name().unwrap().to_str().unwrap()) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut seen = std::collections::HashSet::new();
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            seen.insert(sm_pack::hash::sha256_hex(&b)).then(|| {
+                let rel = p.strip_prefix(repo().join("testdata")).unwrap();
+                (rel.display().to_string(), b)
+            })
+        })
+        .collect()
+}
+
+/// `n` cut points spread over `len` (never 0 twice, always before the end).
+fn cut_points(len: usize, n: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).map(|k| len * k / n).collect();
+    v.push(len.saturating_sub(1));
+    v.dedup();
+    v
+}
+
+/// `n` flip positions: the first 8 bytes, then a deterministic spread.
+fn flip_points(len: usize, n: usize) -> Vec<usize> {
+    if len == 0 {
+        return Vec::new();
+    }
+    let mut v: Vec<usize> = (0..len.min(8)).collect();
+    let mut x = len as u64 | 1;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push((x % len as u64) as usize);
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The acceptance's "for every fixture": every distinct XGBoost model under
+/// testdata/ (1 100 files, every version, encoding and wrapper), cut at 11
+/// points and flipped at ~20 bytes. A cut model is never accepted, no input
+/// panics or ends in anything but a validation error (exit 1), and memory
+/// stays within the documented bound (one allocation ≤ 32 × input + 64 KiB,
+/// live ≤ 96 × input + 256 KiB). The 13 shapes of `xgboost_corrupt.rs` are
+/// cut at 1 500 points each; this covers the breadth.
+#[test]
+fn every_xgboost_fixture_cut_and_flipped() {
+    let fixtures = fixtures_under("xgboost", |n| {
+        !n.ends_with(".csv")
+            && !n.ends_with(".py")
+            && !n.ends_with(".md")
+            && !n.starts_with('.')
+            && !matches!(n, "_env.json" | "index.json" | "container-matrix.json")
+    });
+    assert!(fixtures.len() > 1000, "{} fixtures", fixtures.len());
+    let check = |bytes: &[u8], what: &str| -> Option<bool> {
+        let (r, max_one, peak) = measured(|| sm_pack::xgboost::inspect_bytes(bytes));
+        let n = bytes.len();
+        assert!(
+            max_one <= 32 * n + 64 * KIB,
+            "{what}: one allocation of {max_one}"
+        );
+        assert!(peak <= 96 * n + 256 * KIB, "{what}: {peak} bytes live");
+        match r {
+            Ok(i) => Some(i.has_errors()),
+            Err(e) => {
+                assert_eq!(e.exit_code(), 1, "{what}: {e}");
+                None
+            }
+        }
+    };
+    for (name, good) in &fixtures {
+        if name.starts_with("xgboost/inputs/") {
+            continue;
+        }
+        let end = good.len()
+            - good
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_whitespace())
+                .count();
+        for cut in cut_points(end, 10) {
+            let what = format!("{name} cut at {cut}");
+            assert_ne!(check(&good[..cut], &what), Some(false), "{what}: accepted");
+        }
+        let mut buf = good.clone();
+        for p in flip_points(good.len(), 12) {
+            buf[p] ^= 0xFF;
+            check(&buf, &format!("{name} byte {p} flipped"));
+            buf[p] = good[p];
+        }
+    }
+}
+
+/// Every fastText fixture, cut and flipped, through the validator and the
+/// in-memory model loader: a cut model is never accepted, nothing panics,
+/// memory stays within a small multiple of the input.
+#[test]
+fn every_fasttext_fixture_cut_and_flipped() {
+    use sm_pack::fasttext::{Model, Options, read_from};
+    let fixtures = fixtures_under("fasttext", |n| n.ends_with(".bin") || n.ends_with(".ftz"));
+    assert!(fixtures.len() >= 14, "{} fixtures", fixtures.len());
+    let opts = Options::default().allow_quantized(true);
+    let check = |bytes: &[u8], what: &str| -> Option<bool> {
+        let n = bytes.len();
+        let (r, max_one, peak) = measured(|| {
+            let i = read_from(bytes, Some(n as u64), &opts);
+            let m = Model::read_from(bytes, Some(n as u64));
+            (i, m.is_ok())
+        });
+        assert!(
+            max_one <= 4 * n + 2 * MIB,
+            "{what}: one allocation of {max_one}"
+        );
+        assert!(peak <= 8 * n + 4 * MIB, "{what}: {peak} bytes live");
+        match r.0 {
+            Ok(i) => Some(i.has_errors()),
+            Err(e) => {
+                assert!(matches!(e.exit_code(), 1 | 2), "{what}: {e}");
+                None
+            }
+        }
+    };
+    for (name, good) in &fixtures {
+        for cut in cut_points(good.len(), 24) {
+            let what = format!("{name} cut at {cut}");
+            assert_ne!(check(&good[..cut], &what), Some(false), "{what}: accepted");
+        }
+        let mut buf = good.clone();
+        for p in flip_points(good.len(), 24) {
+            buf[p] ^= 0xFF;
+            check(&buf, &format!("{name} byte {p} flipped"));
+            buf[p] = good[p];
+        }
+    }
+}
+
+/// Bytes the gzip members at the start of `b` take (0 when it is not gzip).
+fn gzip_len(b: &[u8]) -> usize {
+    let mut rest = b;
+    while rest.starts_with(&[0x1f, 0x8b]) {
+        let before = rest.len();
+        let mut d = flate2::bufread::GzDecoder::new(&mut rest);
+        if std::io::copy(&mut d, &mut std::io::sink()).is_err() {
+            return b.len();
+        }
+        drop(d);
+        if rest.len() == before {
+            break;
+        }
+    }
+    b.len() - rest.len()
+}
+
+/// Every archive fixture (the hostile ones included), cut and flipped,
+/// through the reader and `verify` for an XGBoost tag and BlazingText: a
+/// report (exit 0 or 1) every time, a gzip stream cut anywhere never
+/// passes, memory within 64 × the tar size + 8 MiB.
+#[test]
+fn every_archive_fixture_cut_and_flipped() {
+    let fixtures = fixtures_under("archives", |n| {
+        n.ends_with(".gz") || n.ends_with(".tar") || n.ends_with(".bz2")
+    });
+    assert!(fixtures.len() >= 40, "{} fixtures", fixtures.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar.gz");
+    for (name, good) in &fixtures {
+        let tar_len = if good.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            let _ = std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(&good[..]),
+                &mut out,
+            );
+            out.len().max(good.len())
+        } else {
+            good.len()
+        };
+        let run = |bytes: &[u8], what: &str, cut: bool| {
+            let (l, _, peak) = measured(|| read_archive(bytes, &ReadOptions::default()));
+            let l = l.unwrap_or_else(|e| panic!("{what}: {e}"));
+            let _ = l.max_severity();
+            assert!(peak <= 64 * tar_len + 8 * MIB, "{what}: {peak} bytes live");
+            std::fs::write(&path, bytes).unwrap();
+            for target in [Target::Xgboost(Some("1.7-1".into())), Target::Blazingtext] {
+                let (r, _, peak) = measured(|| verify(&path, target.clone(), false));
+                assert!(peak <= 64 * tar_len + 8 * MIB, "{what}: {peak} bytes live");
+                assert!(matches!(r.exit_code(), 0 | 1), "{what}");
+                if cut {
+                    assert!(has_error(&r), "{what} {target:?}: a cut archive passed");
+                }
+                let _ = r.human_lines();
+            }
+        };
+        // Bytes after the gzip stream (trailing zeros, garbage) are the
+        // fixtures' subject: cutting them off may leave a good archive.
+        let gz_end = gzip_len(good);
+        for cut in cut_points(good.len(), 16) {
+            run(&good[..cut], &format!("{name} cut at {cut}"), cut < gz_end);
+        }
+        let mut buf = good.clone();
+        for p in flip_points(good.len(), 16) {
+            buf[p] ^= 0xFF;
+            run(&buf, &format!("{name} byte {p} flipped"), false);
             buf[p] = good[p];
         }
     }
