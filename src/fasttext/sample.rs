@@ -225,7 +225,11 @@ fn compare(pairs: &[(f64, f64)], tol: f64, record: &mut SampleRecord) -> Option<
     for (j, &(got, want)) in pairs.iter().enumerate() {
         let abs = (got - want).abs();
         let rel = abs / want.abs().max(1.0);
-        let bad = !(rel <= tol);
+        // NaN is never within the tolerance.
+        let bad = !matches!(
+            rel.partial_cmp(&tol),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        );
         if abs.is_finite() {
             record.max_abs_diff = record.max_abs_diff.max(abs);
             record.max_rel_diff = record.max_rel_diff.max(rel);
@@ -302,7 +306,7 @@ fn number(s: &str) -> std::result::Result<f64, String> {
 fn text_answer(line: &str, supervised: bool) -> std::result::Result<Expected, String> {
     let tokens: Vec<&str> = line.split_whitespace().collect();
     if supervised {
-        if tokens.len() % 2 != 0 {
+        if !tokens.len().is_multiple_of(2) {
             return Err("expected `label prob` pairs".into());
         }
         let pairs = tokens
