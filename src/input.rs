@@ -91,11 +91,18 @@ fn read_bounded(
 /// assert!(e.to_string().contains("not a regular file"));
 /// ```
 pub fn read_model_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    read_regular_file(path, max, "model files")
+}
+
+/// [`read_model_file`] for any file that must be a regular file (a
+/// manifest beside an archive, ...); `what` names such files in the error
+/// ("manifests").
+pub fn read_regular_file(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let (file, len) = open_model_file(path)?;
     if len > max {
-        return Err(too_large(path, "model files", Some(len), max));
+        return Err(too_large(path, what, Some(len), max));
     }
-    read_bounded(file, path, "model files", Some(len), max)
+    read_bounded(file, path, what, Some(len), max)
 }
 
 /// Opens a model file for reading: a regular file (or a symlink to one),

@@ -502,6 +502,73 @@ fn model_and_request_paths_are_bounded() {
     assert_eq!(left, ["fifo.json", "huge.json", "m.json", "rows.csv"]);
 }
 
+/// `sm-pack upload` read the manifest and SHA256SUMS beside the archive
+/// with `fs::read`: a FIFO named `model.tar.gz.manifest.json` blocked the
+/// upload forever before anything was contacted (a device would have been
+/// read forever). They are now read like `verify` reads them: regular files
+/// of at most 16 MiB, a FIFO refused without blocking.
+#[cfg(feature = "s3")]
+#[test]
+fn upload_refuses_a_fifo_named_like_a_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = bin()
+        .current_dir(d)
+        .args([
+            "xgboost",
+            example_model().to_str().unwrap(),
+            "-o",
+            "model.tar.gz",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for sidecar in ["model.tar.gz.manifest.json", "SHA256SUMS"] {
+        let p = d.join(sidecar);
+        let kept = d.join("kept");
+        std::fs::rename(&p, &kept).unwrap();
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut child = bin()
+            .current_dir(d)
+            .args([
+                "upload",
+                "model.tar.gz",
+                "s3://bucket/m/",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "AKIAFAKE")
+            .env("AWS_SECRET_ACCESS_KEY", "fake")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("upload blocked on a FIFO named {sidecar}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{sidecar}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not a regular file"),
+            "{sidecar}: {}",
+            stderr(&o)
+        );
+        std::fs::remove_file(&p).unwrap();
+        std::fs::rename(&kept, &p).unwrap();
+    }
+}
+
 // ------------------------------------------------------------------ XGBoost document trees
 
 /// Found by `robustness_malformed::document_trees_stay_within_the_documented_bound`:

@@ -645,21 +645,38 @@ struct LocalSidecars {
 
 fn read_local_sidecars(archive: &Path) -> Result<LocalSidecars> {
     let (manifest_path, sums_path) = sidecar_paths(archive);
-    let manifest = match std::fs::read(&manifest_path) {
-        Ok(b) => Some(
+    // Regular files of at most 16 MiB, like `verify` reads them: a FIFO
+    // named like a sidecar would block, a device never end.
+    let read = |p: &Path, what: &str| match crate::input::read_regular_file(
+        p,
+        crate::verify::MAX_SIDECAR_BYTES,
+        what,
+    ) {
+        Ok(b) => Ok(Some(b)),
+        Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(UploadError::from(e)),
+    };
+    let manifest = match read(&manifest_path, "manifests")? {
+        Some(b) => Some(
             serde_json::from_slice(&b).map_err(|e| UploadError::LocalMismatch {
                 path: manifest_path.display().to_string(),
                 what: "the manifest format",
                 detail: format!("not JSON: {e}"),
             })?,
         ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(crate::Error::io("read", &manifest_path, e).into()),
+        None => None,
     };
-    let sums = match std::fs::read_to_string(&sums_path) {
-        Ok(s) => Some(s),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(crate::Error::io("read", &sums_path, e).into()),
+    let sums = match read(&sums_path, "SHA256SUMS files")? {
+        Some(b) => Some(
+            String::from_utf8(b).map_err(|e| UploadError::LocalMismatch {
+                path: sums_path.display().to_string(),
+                what: "the SHA256SUMS format",
+                detail: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+            })?,
+        ),
+        None => None,
     };
     Ok(LocalSidecars { manifest, sums })
 }
