@@ -2,7 +2,7 @@
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,7 +26,8 @@ fn main() {
             }
         });
     }
-    let parsed = cli::args::Cli::parse();
-    let code = cli::run(parsed, cancel);
+    let matches = cli::args::Cli::command().get_matches();
+    let parsed = cli::args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let code = cli::run(parsed, &matches, cancel);
     std::process::exit(code);
 }

@@ -40,6 +40,13 @@ pub struct GlobalArgs {
     /// When to use colour (NO_COLOR in the environment means never, unless "always").
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
+    /// Defaults from this file (default: SM_PACK_CONFIG, else sm-pack.toml in the current
+    /// folder or a parent up to the git root). Command-line flags win.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Ignore sm-pack.toml and SM_PACK_CONFIG.
+    #[arg(long, global = true, conflicts_with = "config")]
+    pub no_config: bool,
 }
 
 /// Colour setting.

@@ -217,9 +217,13 @@ pub fn hints(
                 .as_ref()
                 .map(|f| f.archive.display().to_string())
                 .unwrap_or_else(|| "model.tar.gz".into());
+            let how = match &super::config::applied().destination {
+                Some(d) => format!("`sm-pack upload {archive}` (to {d} of sm-pack.toml)"),
+                None => format!("`sm-pack upload {archive} s3://BUCKET/PREFIX/`"),
+            };
             notes.push(format!(
                 "replace {MODEL_DATA_PLACEHOLDER}: the archive was not uploaded; upload it with \
-                 `sm-pack upload {archive} s3://BUCKET/PREFIX/` (or pack with --upload) and use its S3 URI"
+                 {how} or pack with --upload, and use its S3 URI"
             ));
             MODEL_DATA_PLACEHOLDER.to_string()
         }

@@ -2,6 +2,7 @@
 
 pub mod args;
 mod batch;
+pub mod config;
 mod convert;
 mod deploy;
 mod docs;
@@ -38,7 +39,7 @@ pub struct Ctx {
 }
 
 /// Runs the parsed command line and returns the exit code.
-pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
+pub fn run(mut cli: Cli, matches: &clap::ArgMatches, cancel: Arc<AtomicBool>) -> i32 {
     let ctx = Ctx {
         json: cli.global.json,
         quiet: cli.global.quiet,
@@ -46,6 +47,9 @@ pub fn run(cli: Cli, cancel: Arc<AtomicBool>) -> i32 {
         style: Style::detect(cli.global.color),
         cancel,
     };
+    if let Err(err) = config::apply(&mut cli, matches) {
+        return report_error(&ctx, matches.subcommand_name().unwrap_or("sm-pack"), &err);
+    }
     let (name, result) = match &cli.command {
         Command::Xgboost(a) => ("xgboost", run_pack(&ctx, Family::Xgboost, a)),
         Command::Fasttext(a) => ("fasttext", run_pack(&ctx, Family::Blazingtext, a)),
@@ -191,13 +195,20 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     let uploaded = upload_json
         .as_ref()
         .and_then(|u| Some((u["archive"]["uri"].as_str()?, u["region"].as_str()?)));
+    // A region sm-pack.toml filled in is reported as the config's, not as --region.
+    let region = a.upload.s3.region.as_deref();
+    let (flag_region, config_region) = if config::applied().region {
+        (None, region)
+    } else {
+        (region, None)
+    };
     let hints = deploy::hints(
         family,
         &a.model,
         &outcome,
         uploaded,
-        a.upload.s3.region.as_deref(),
-        None,
+        flag_region,
+        config_region,
     );
     if ctx.json {
         let mut report = json!({

@@ -111,8 +111,9 @@ pub struct UploadArgs {
     /// The model.tar.gz to upload (its manifest and SHA256SUMS beside it go too; the local
     /// manifest then records the upload).
     pub archive: PathBuf,
-    /// Destination prefix (ending in /) or exact key, e.g. s3://bucket/models/churn/.
-    pub destination: String,
+    /// Destination prefix (ending in /) or exact key, e.g. s3://bucket/models/churn/
+    /// (default: the [upload] bucket and prefix of sm-pack.toml).
+    pub destination: Option<String>,
     /// Replace an existing object with different content.
     #[arg(long)]
     pub force: bool,
@@ -512,7 +513,14 @@ mod enabled {
     /// `sm-pack upload ARCHIVE S3_URI`.
     pub fn run_upload(ctx: &Ctx, args: &UploadArgs) -> anyhow::Result<i32> {
         check_flags(&args.s3)?;
-        let dest = S3Uri::parse(&args.destination).map_err(upload_error)?;
+        let Some(destination) = args.destination.as_deref() else {
+            anyhow::bail!(sm_pack::Error::Usage {
+                message: "no destination: give S3_URI (s3://bucket/prefix/), or set bucket and \
+                          prefix in the [upload] table of sm-pack.toml"
+                    .into()
+            });
+        };
+        let dest = S3Uri::parse(destination).map_err(upload_error)?;
         let opts = transfer(ctx, &args.s3, args.force);
         let settings = settings(&args.s3);
         if args.s3.dry_run {
