@@ -22,6 +22,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## The jobs, and where they are
+//!
+//! | job | API | example (`cargo run --example NAME`) |
+//! |---|---|---|
+//! | inspect a model: summary, findings, every container's verdict | [`xgboost::inspect_bytes`], [`fasttext::inspect_file`], [`container::verdicts_for_model`] | `inspect` |
+//! | pack it (validate, convert for the tag, archive, manifest, `SHA256SUMS`) | [`pack::pack`] with a [`pack::PackJob`] | `pack` |
+//! | verify an existing archive the way SageMaker will | [`verify::verify_archive`] | `verify` |
+//! | convert an XGBoost model for a container tag | [`xgboost::convert::convert`] | `convert` |
+//! | predict locally, as the container would | [`xgboost::predict::Predictor`], [`fasttext::Predictor`] | `predict` |
+//! | upload an archive to S3, verified (feature `s3`) | `s3::upload_archive_file` | `upload` |
+//!
+//! Every function returns [`Result`]: an [`Error`] when the input cannot be
+//! read at all (with [`Error::exit_code`] and [`Error::hint`] for a CLI);
+//! problems found *in* an input are [`Finding`]s, listed in the outcome. The
+//! examples run on the model in `testdata/example/` without arguments.
+//!
 //! Lower-level pieces: [`archive::stage_archive`] writes any set of files as
 //! a deterministic archive; [`manifest`] builds the sidecars.
 
