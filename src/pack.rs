@@ -278,6 +278,10 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
             });
         }
     }
+    // Models are regular files: a directory, device, FIFO or socket is
+    // refused before anything is read (opening a FIFO nobody writes would
+    // block, a device would never end).
+    crate::input::open_model_file(&job.model)?;
 
     let member = Member::new(&job.model, job.family.member_name());
     let refused = |exam: Examination| PackOutcome {

@@ -421,8 +421,9 @@ fn inspect_and_predict_refuse_a_device() {
 }
 
 /// The rest of the same fix: a FIFO named like a model is refused without
-/// waiting for a writer (it used to block `inspect`, `predict` and
-/// `convert` forever), a sparse file claiming 5 GiB is refused by its size
+/// waiting for a writer (it used to block `inspect`, `predict`, `convert`
+/// and `fasttext` forever, and a blocked open does not see SIGTERM's
+/// cancel flag), a sparse file claiming 5 GiB is refused by its size
 /// before anything is read (`MAX_MODEL_BYTES`, 4 GiB), and a request body
 /// or sample that is a device is refused (`predict --input /dev/zero` read
 /// forever).
@@ -439,7 +440,7 @@ fn model_and_request_paths_are_bounded() {
         .unwrap();
     std::fs::copy(example_model(), d.join("m.json")).unwrap();
     std::fs::write(d.join("rows.csv"), b"1,2,3\n").unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["inspect", "fifo.json"], "not a regular file"),
         (
             &["predict", "fifo.json", "--input", "rows.csv"],
@@ -450,6 +451,8 @@ fn model_and_request_paths_are_bounded() {
             "not a regular file",
         ),
         (&["xgboost", "fifo.json", "-o", "a.tar.gz"], "regular file"),
+        (&["fasttext", "fifo.json", "-o", "a.tar.gz"], "regular file"),
+        (&["fasttext", "/dev/zero", "-o", "a.tar.gz"], "regular file"),
         (&["inspect", "huge.json"], "at most 4 GiB"),
         (
             &["predict", "huge.json", "--input", "rows.csv"],
