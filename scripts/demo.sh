@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
+bin="${CARGO_TARGET_DIR:-target}/release/sm-pack"
 out=target/demo
 mkdir -p "$out"
-./target/release/sm-pack xgboost testdata/example/churn-xgboost.json -o "$out/model.tar.gz" --force
+"$bin" xgboost testdata/example/churn-xgboost.json -o "$out/model.tar.gz" --force
 echo
 (cd "$out" && sha256sum -c SHA256SUMS)
 echo

@@ -61,4 +61,10 @@ pub mod verify;
 pub mod xgboost;
 
 pub use error::{Error, Result};
+
+// The README's Rust examples compile (`cargo test --doc`); its shell examples
+// are checked by tests/readme_examples.rs.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 pub use report::{Finding, Location, Severity};
