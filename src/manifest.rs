@@ -177,8 +177,11 @@ pub struct Manifest {
     pub uploads: Vec<UploadRecord>,
 }
 
-/// The deflate backend compiled in, for the manifest.
-pub const COMPRESSION_BACKEND: &str = "zlib-rs (flate2), sm-pack parallel gzip";
+/// The coders that determine the compressed bytes, for the manifest: LZ77
+/// blocks from zlib-rs (through flate2), literal-only blocks from sm-pack's
+/// own Huffman coder, chosen per block (formats/archive.md).
+pub const COMPRESSION_BACKEND: &str =
+    "sm-pack parallel gzip 2: zlib-rs (flate2) LZ77 blocks, sm-pack literal-only blocks";
 
 impl Manifest {
     /// Builds a manifest from an archive record.

@@ -327,6 +327,92 @@ fn output_is_identical_across_thread_counts_and_matches_levels() {
     }
 }
 
+/// Float32 weights as fastText initialises the rows no training touched
+/// (uniform in ±1/dim, dim 100), after a real fastText model's own bytes.
+fn float_weights(extra_rows: usize) -> Vec<u8> {
+    let mut v =
+        fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fasttext/sg.bin"))
+            .unwrap();
+    let mut x: u64 = 5;
+    for _ in 0..extra_rows * 100 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let u = (x >> 40) as f32 / (1u64 << 24) as f32;
+        v.extend_from_slice(&((u * 2.0 - 1.0) * 0.01).to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn weights_and_json_pack_the_same_for_any_thread_count_and_standard_tools_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // ~3.3 MB of float32 weights (literal-coded blocks) and 3.5 MB of real
+    // JSON (LZ77 blocks), so both codings and the switch between them occur.
+    let weights = dir.path().join("weights.bin");
+    fs::write(&weights, float_weights(8_000)).unwrap();
+    let json = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/xgboost/container-matrix.json");
+    let members = [
+        Member::new(&weights, "model.bin"),
+        Member::new(&json, "notes/matrix.json"),
+    ];
+    for level in [0, 1, 6, 9] {
+        let mut outputs = Vec::new();
+        for threads in [1, 2, 5] {
+            let out = dir.path().join(format!("w-{level}-{threads}.tar.gz"));
+            let opts = PackOptions {
+                level,
+                threads,
+                ..PackOptions::default()
+            };
+            let s = stage_archive(&members, &out, &opts).unwrap();
+            s.file.commit(false).unwrap();
+            outputs.push(fs::read(&out).unwrap());
+        }
+        assert!(
+            outputs.windows(2).all(|w| w[0] == w[1]),
+            "level {level} differs by thread count"
+        );
+        let out = dir.path().join(format!("w-{level}-1.tar.gz"));
+        let input = fs::metadata(&weights).unwrap().len() + fs::metadata(&json).unwrap().len();
+        if level > 0 {
+            assert!(
+                (outputs[0].len() as u64) < input * 7 / 10,
+                "level {level}: {} bytes",
+                outputs[0].len()
+            );
+        }
+        let o = Command::new("gzip").arg("-t").arg(&out).output().unwrap();
+        assert!(o.status.success(), "gzip -t, level {level}: {}", stderr(&o));
+        let gx = dir.path().join(format!("gnu-{level}"));
+        fs::create_dir(&gx).unwrap();
+        let o = Command::new("tar")
+            .arg("-xzf")
+            .arg(&out)
+            .current_dir(&gx)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "GNU tar, level {level}: {}", stderr(&o));
+        assert!(fs::read(gx.join("model.bin")).unwrap() == fs::read(&weights).unwrap());
+        assert!(fs::read(gx.join("notes/matrix.json")).unwrap() == fs::read(&json).unwrap());
+        let script = "import sys, tarfile, hashlib\n\
+            t = tarfile.open(sys.argv[1])\n\
+            for m in t.getmembers():\n    print(m.name, hashlib.sha256(t.extractfile(m).read()).hexdigest())\n";
+        let o = Command::new("python3")
+            .args(["-c", script, out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "python tarfile: {}", stderr(&o));
+        let want = format!(
+            "model.bin {}\nnotes/matrix.json {}\n",
+            sm_pack::hash::sha256_hex(&fs::read(&weights).unwrap()),
+            sm_pack::hash::sha256_hex(&fs::read(&json).unwrap())
+        );
+        assert_eq!(stdout(&o), want, "level {level}");
+    }
+}
+
 /// A sink that fails after `limit` bytes, like a full disk.
 struct FailAfter {
     written: usize,

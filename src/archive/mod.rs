@@ -5,6 +5,7 @@
 //! mtime (`SOURCE_DATE_EPOCH` or [`DEFAULT_MTIME`]), GNU headers without pax
 //! records, gzip header without time or name.
 
+mod huffman;
 mod names;
 pub mod pgzip;
 pub mod reader;

@@ -1,11 +1,14 @@
 //! The deterministic, streaming `model.tar.gz` writer.
 //!
-//! One pass over each input: file bytes → member SHA-256 → tar framing →
-//! tar SHA-256 → parallel gzip → archive SHA-256 → temporary file. Nothing is
-//! read twice and memory does not grow with the input size.
+//! One pass over each input: file bytes are read straight into the
+//! compressor's 1 MiB blocks (member SHA-256 and the validator tap on the
+//! way), the tar SHA-256 runs on its own thread, blocks are compressed on
+//! every core, and the archive SHA-256 and the file write run on another
+//! thread. Nothing is read twice and memory does not grow with the input
+//! size.
 
 use super::names::validate_member_set;
-use super::pgzip::{BLOCK_SIZE, ParGzWriter};
+use super::pgzip::{BLOCK_SIZE, BlockSink, compress_stream};
 use crate::error::{Error, Result};
 use crate::hash::HashingWriter;
 use crate::output::StagedFile;
@@ -207,73 +210,13 @@ fn open_input(path: &Path, follow_symlinks: bool) -> Result<(File, u64)> {
     Ok((file, meta.len()))
 }
 
-/// Reads exactly `size` bytes from a member's file, hashing them, honouring
-/// cancellation and reporting progress. Errors are kept aside so they can be
-/// told apart from write errors once the tar builder gives up.
-struct MemberReader<'a, 't> {
-    file: File,
-    path: &'a Path,
-    remaining: u64,
-    expected: u64,
-    hasher: Sha256,
-    failure: Option<Error>,
-    cancel: Option<&'a AtomicBool>,
-    progress: Option<&'a ProgressFn>,
-    consumed: &'a mut u64,
-    tap: Option<&'a mut (dyn Write + Send + 't)>,
-}
-
-impl Read for MemberReader<'_, '_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 {
-            return Ok(0);
-        }
-        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            self.failure = Some(Error::Interrupted);
-            return Err(io::Error::other("interrupted"));
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = match self.file.read(&mut buf[..want]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-            Err(e) => {
-                let kind = e.kind();
-                self.failure = Some(Error::io("read", self.path, e));
-                return Err(io::Error::new(kind, "input read failed"));
-            }
-        };
-        if n == 0 {
-            self.failure = Some(Error::InputChanged {
-                path: self.path.to_path_buf(),
-                expected: self.expected,
-            });
-            return Err(io::Error::other("input shrank"));
-        }
-        self.hasher.update(&buf[..n]);
-        if let Some(t) = self.tap.as_mut()
-            && let Err(e) = t.write_all(&buf[..n])
-        {
-            let kind = e.kind();
-            self.failure = Some(Error::io("validate", self.path, e));
-            return Err(io::Error::new(kind, "member tap failed"));
-        }
-        self.remaining -= n as u64;
-        *self.consumed += n as u64;
-        if let Some(p) = self.progress {
-            p(*self.consumed);
-        }
-        Ok(n)
-    }
-}
-
 /// Writes the compressed stream to the file and, when given, to a second
 /// sink (e.g. an S3 multipart stream) in the same pass.
 struct Tee<'a> {
     file: BufWriter<File>,
     extra: Option<&'a mut (dyn Write + Send)>,
-    extra_failed: bool,
+    /// Set when `extra` failed, to tell an upload error from a disk error.
+    extra_failed: Arc<AtomicBool>,
 }
 
 impl Write for Tee<'_> {
@@ -282,7 +225,7 @@ impl Write for Tee<'_> {
         if let Some(x) = self.extra.as_mut()
             && let Err(e) = x.write_all(buf)
         {
-            self.extra_failed = true;
+            self.extra_failed.store(true, Ordering::Relaxed);
             return Err(e);
         }
         Ok(buf.len())
@@ -293,14 +236,120 @@ impl Write for Tee<'_> {
         if let Some(x) = self.extra.as_mut()
             && let Err(e) = x.flush()
         {
-            self.extra_failed = true;
+            self.extra_failed.store(true, Ordering::Relaxed);
             return Err(e);
         }
         Ok(())
     }
 }
 
-type Sink<'a> = HashingWriter<ParGzWriter<HashingWriter<Tee<'a>>>>;
+/// The tar header block(s) of a member: a GNU header, preceded by a
+/// `././@LongLink` entry when the name needs one (the tar crate's rules).
+fn tar_header(name: &str, size: u64, mtime: u64) -> io::Result<Vec<u8>> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(MEMBER_MODE);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    let mut b = tar::Builder::new(Vec::with_capacity(1024));
+    b.mode(tar::HeaderMode::Deterministic);
+    // With no data the builder writes the header blocks and nothing else.
+    b.append_data(&mut header, name, io::empty())?;
+    Ok(std::mem::take(b.get_mut()))
+}
+
+/// Zero bytes for tar padding and the end-of-archive marker.
+const ZEROS: [u8; 1024] = [0; 1024];
+
+/// What the producer noticed about the inputs, kept apart from the
+/// pipeline's I/O errors so the caller reports the cause, not the symptom.
+struct InputState<'a, 't> {
+    failure: Option<Error>,
+    cancel: Option<&'a AtomicBool>,
+    progress: Option<&'a ProgressFn>,
+    consumed: u64,
+    tap: Option<&'a mut (dyn Write + Send + 't)>,
+}
+
+impl InputState<'_, '_> {
+    fn fail(&mut self, e: Error) -> io::Error {
+        self.failure = Some(e);
+        io::Error::other("input failed")
+    }
+
+    /// Streams exactly `size` bytes of `file` into the sink (reading straight
+    /// into its blocks), hashing them and showing them to the tap. Returns
+    /// the member's SHA-256.
+    fn copy_member(
+        &mut self,
+        sink: &mut BlockSink<'_>,
+        file: &mut File,
+        path: &Path,
+        size: u64,
+    ) -> io::Result<String> {
+        let mut hasher = Sha256::new();
+        let mut remaining = size;
+        while remaining > 0 {
+            if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(self.fail(Error::Interrupted));
+            }
+            let mut read_err = None;
+            let n = sink.fill(|room| {
+                let want = room
+                    .len()
+                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                loop {
+                    match file.read(&mut room[..want]) {
+                        Ok(n) => {
+                            hasher.update(&room[..n]);
+                            if let Some(t) = self.tap.as_mut()
+                                && let Err(e) = t.write_all(&room[..n])
+                            {
+                                read_err = Some(Error::io("validate", path, e));
+                                return Ok(0);
+                            }
+                            return Ok(n);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            read_err = Some(Error::io("read", path, e));
+                            return Ok(0);
+                        }
+                    }
+                }
+            })?;
+            if let Some(e) = read_err {
+                return Err(self.fail(e));
+            }
+            if n == 0 {
+                return Err(self.fail(Error::InputChanged {
+                    path: path.to_path_buf(),
+                    expected: size,
+                }));
+            }
+            remaining -= n as u64;
+            self.consumed += n as u64;
+            if let Some(p) = self.progress {
+                p(self.consumed);
+            }
+        }
+        // The file must end exactly where its size said it would.
+        let mut probe = [0u8; 1];
+        match file.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => {
+                return Err(self.fail(Error::InputChanged {
+                    path: path.to_path_buf(),
+                    expected: size,
+                }));
+            }
+            Err(e) => return Err(self.fail(Error::io("read", path, e))),
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
 
 /// Writes `members` (sorted by name) as a deterministic `.tar.gz` into a
 /// temporary file beside `dest`. Call [`StagedArchive`]'s `file.commit()` to
@@ -330,7 +379,7 @@ pub fn stage_archive_streaming(
     dest: &Path,
     opts: &PackOptions,
     extra: Option<&mut (dyn Write + Send)>,
-    mut tap: Option<&mut (dyn Write + Send)>,
+    tap: Option<&mut (dyn Write + Send)>,
 ) -> Result<StagedArchive> {
     validate_member_set(members.iter().map(|m| m.name.as_str()))?;
     let mut sorted: Vec<&Member> = members.iter().collect();
@@ -345,78 +394,70 @@ pub fn stage_archive_streaming(
 
     let staged = StagedFile::new(dest)?;
     let temp_path = staged.temp_path().to_path_buf();
-    let write_err = |e: io::Error| Error::io("write", dest, e);
     let level = opts.level.min(9);
+    let extra_failed = Arc::new(AtomicBool::new(false));
     let tee = Tee {
         file: BufWriter::with_capacity(1 << 20, staged.file()?),
         extra,
-        extra_failed: false,
+        extra_failed: Arc::clone(&extra_failed),
     };
-    let gz = ParGzWriter::new(HashingWriter::new(tee), level, opts.effective_threads())
-        .map_err(write_err)?;
-    let mut builder = tar::Builder::new(HashingWriter::new(gz));
-    builder.mode(tar::HeaderMode::Deterministic);
-
-    let mut records = Vec::with_capacity(opened.len());
-    let mut consumed = 0u64;
-    for (m, file, size) in opened {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(size);
-        header.set_mode(MEMBER_MODE);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(opts.mtime);
-        let mut reader = MemberReader {
-            file,
-            path: &m.source,
-            remaining: size,
-            expected: size,
-            hasher: Sha256::new(),
-            failure: None,
-            cancel: opts.cancel.as_deref(),
-            progress: opts.progress.as_ref(),
-            consumed: &mut consumed,
-            tap: tap.as_deref_mut(),
-        };
-        let appended = builder.append_data(&mut header, &m.name, &mut reader);
-        if let Some(f) = reader.failure.take() {
-            return Err(f);
-        }
-        appended.map_err(|e| Error::io("write", &temp_path, e))?;
-        // The file must end exactly where its size said it would.
-        let mut probe = [0u8; 1];
-        match reader.file.read(&mut probe) {
-            Ok(0) => {}
-            Ok(_) => {
-                return Err(Error::InputChanged {
-                    path: m.source.clone(),
-                    expected: size,
+    // The tar SHA-256 runs on its own thread, fed every uncompressed block.
+    let mut tar_hash = (Sha256::new(), 0u64);
+    let mut observe = |b: &[u8]| {
+        tar_hash.0.update(b);
+        tar_hash.1 += b.len() as u64;
+    };
+    let mut state = InputState {
+        failure: None,
+        cancel: opts.cancel.as_deref(),
+        progress: opts.progress.as_ref(),
+        consumed: 0,
+        tap,
+    };
+    let mtime = opts.mtime;
+    let result = compress_stream(
+        HashingWriter::new(tee),
+        level,
+        opts.effective_threads(),
+        Some(&mut observe),
+        |sink| {
+            let mut records = Vec::with_capacity(opened.len());
+            for (m, mut file, size) in opened {
+                sink.write_all(&tar_header(&m.name, size, mtime)?)?;
+                let sha256 = state.copy_member(sink, &mut file, &m.source, size)?;
+                let pad = (512 - (size % 512) as usize) % 512;
+                sink.write_all(&ZEROS[..pad])?;
+                records.push(MemberRecord {
+                    name: m.name.clone(),
+                    size,
+                    mode: format!("{MEMBER_MODE:04o}"),
+                    sha256,
                 });
             }
-            Err(e) => return Err(Error::io("read", &m.source, e)),
+            if state.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(state.fail(Error::Interrupted));
+            }
+            // End of archive: two zero blocks.
+            sink.write_all(&ZEROS)?;
+            Ok(records)
+        },
+    );
+    if let Some(f) = state.failure.take() {
+        return Err(f);
+    }
+    let stream_err = |e: io::Error| {
+        if extra_failed.load(Ordering::Relaxed) {
+            Error::io("stream to", "the upload", e)
+        } else {
+            Error::io("write", &temp_path, e)
         }
-        records.push(MemberRecord {
-            name: m.name.clone(),
-            size,
-            mode: format!("{MEMBER_MODE:04o}"),
-            sha256: hex::encode(reader.hasher.finalize()),
-        });
-    }
-    if opts
-        .cancel
-        .as_ref()
-        .is_some_and(|c| c.load(Ordering::Relaxed))
-    {
-        return Err(Error::Interrupted);
-    }
-
-    let sink: Sink = builder.into_inner().map_err(write_err)?;
-    let (gz, tar_sha256, tar_size) = sink.finish();
-    let hashed_file = gz.finish().map_err(write_err)?;
+    };
+    let (records, hashed_file) = result.map_err(stream_err)?;
+    let (tar_sha, tar_size) = tar_hash;
+    let tar_sha256 = hex::encode(tar_sha.finalize());
     let (mut tee, sha256, size) = hashed_file.finish();
     tee.flush().map_err(|e| {
-        if tee.extra_failed {
+        if extra_failed.load(Ordering::Relaxed) {
             Error::io("stream to", "the upload", e)
         } else {
             Error::io("write", dest, e)
