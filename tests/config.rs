@@ -227,6 +227,8 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_key_and_the_file() {
     assert!(!deeper.join("model.tar.gz").exists());
 }
 
+// Upload plans need the S3 client (cargo feature `s3`, on by default).
+#[cfg(feature = "s3")]
 #[test]
 fn upload_defaults_bucket_prefix_profile() {
     let (_d, root, deeper) = repo_tree();

@@ -331,6 +331,8 @@ fn predict_json_is_the_endpoint_response_not_a_report() {
     assert!(!validator().is_valid(&v));
 }
 
+// Upload plans need the S3 client (cargo feature `s3`, on by default).
+#[cfg(feature = "s3")]
 #[test]
 fn upload_and_pack_dry_runs() {
     let d = tmp();
