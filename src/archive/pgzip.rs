@@ -11,7 +11,7 @@
 //! - **LZ77 + Huffman** (zlib-rs at the requested level, primed with the
 //!   previous block's last 32 KiB as a preset dictionary, as pigz does) when
 //!   the block has repeated strings: text, JSON, runs of zeros;
-//! - **literals only** ([`huffman`](super::huffman)) when it has none worth
+//! - **literals only** (the private `huffman` module) when it has none worth
 //!   finding, as in float32 weight matrices: same size as LZ77 there, many
 //!   times faster.
 //!
