@@ -1,8 +1,9 @@
 //! fastText reader benchmarks (criterion): validating the real fixtures from
 //! memory through the pull reader and the push (`Write`) validator, loading
 //! the in-memory model, and raw float-scan throughput on a synthetic 16 MiB
-//! matrix. The 800 MB comparison with `fasttext.load_model` is run by hand
-//! with `examples/fasttext_validate.rs` (see formats/fasttext.md).
+//! matrix; with `SM_PACK_FT_BENCH_MODEL=model.bin`, push validation of that
+//! (large) model. The 800 MB comparison with `fasttext.load_model` is run by
+//! hand with `examples/fasttext_validate.rs` (see formats/fasttext.md).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sm_pack::fasttext::{Model, Options, Predictor, Validator, read_from};
@@ -98,7 +99,33 @@ fn float_scan(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, fixtures, float_scan);
+/// Stream validation (the push `Validator` that `sm-pack fasttext` feeds
+/// while packing, 1 MiB writes) of a large real model, when
+/// `SM_PACK_FT_BENCH_MODEL` names one (`scripts/bench.sh micro` passes its
+/// 808 MB model); skipped otherwise.
+fn big_model(c: &mut Criterion) {
+    let Some(path) = std::env::var_os("SM_PACK_FT_BENCH_MODEL") else {
+        eprintln!("fasttext bench: SM_PACK_FT_BENCH_MODEL not set; skipping the large-model group");
+        return;
+    };
+    let bytes = std::fs::read(&path).expect("read SM_PACK_FT_BENCH_MODEL");
+    let opts = Options::default().allow_quantized(true);
+    let mut g = c.benchmark_group("big_model");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.sample_size(10);
+    g.bench_function("stream_validate_1MiB_writes", |b| {
+        b.iter(|| {
+            let mut v = Validator::with_len(&opts, bytes.len() as u64);
+            for c in black_box(&bytes).chunks(1 << 20) {
+                let _ = v.write_all(c);
+            }
+            v.finish().map(|i| i.complete)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fixtures, float_scan, big_model);
 
 /// Prediction throughput (lines/s): the 62 lines of lines.json, k = 1, on
 /// each kind of supervised fixture. The comparison with Python's

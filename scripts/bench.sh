@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# sm-pack benchmark suite: packing speed, memory and determinism against the usual tools,
+# on large models made by the real libraries. Not run in CI (minutes, gigabytes).
+#
+#   scripts/bench.sh                     # models (cached), compare, rss, threads
+#   scripts/bench.sh compare threads     # only some parts
+#   scripts/bench.sh micro               # criterion micro-benchmarks of the parsers
+#
+# Parts:
+#   models   make and cache the models (done on demand by the other parts):
+#            an 808 MB fastText supervised model (fasttext-wheel 0.9.2: dim 100, word
+#            bigrams, 2,000,000 buckets), fastText models of ~100 MB, 500 MB, 1 GB and 2 GB
+#            (same recipe, other bucket counts), and a 2000-tree XGBoost model in JSON and
+#            UBJSON (xgboost 3.2.0) and the legacy binary format (xgboost 1.7.4);
+#            see scripts/bench-models.py
+#   compare  in the same run, on the fastText model and the XGBoost JSON and UBJSON:
+#            sm-pack (release; validation, manifest, SHA256SUMS) vs `tar czf` + sha256sum,
+#            `tar | pigz -6` + sha256sum, `tar | pigz -1` + sha256sum, and Python tarfile
+#            (gzip level 9, as the SageMaker Python SDK packs) + hashlib; wall time, CPU time
+#            (user+sys), peak RSS, output size and each tool's ratio to sm-pack. The key
+#            comparison (sm-pack vs pigz -6 on the fastText model) is repeated ROUNDS times,
+#            interleaved, best of each kept, and checked against the acceptance criteria
+#   rss      sm-pack on the ~100 MB, 500 MB, 800 MB, 1 GB and 2 GB fastText models: peak RSS
+#   threads  sm-pack with --threads 1, 2 and 4 on the fastText model and the XGBoost JSON:
+#            the archives' SHA-256 must be identical
+#   micro    `cargo bench --bench xgboost` (JSON, UBJSON and legacy binary parse + validate)
+#            and `cargo bench --bench fasttext` (stream validation), on the cached models
+#
+# The baselines hash both the model and the archive, as sm-pack's manifest does. Every
+# command reads the model from the page cache (it is read once before each run), and
+# writes to $SM_PACK_BENCH_CACHE/out, deleted after each measurement.
+#
+# Needs GNU tar, sha256sum, python3, cargo, pigz and GNU time (/usr/bin/time -v); pigz
+# and time are installed with apt-get when missing (the script says so). The model
+# generators use the venvs of scripts/ft-venv.sh and scripts/xgb-venvs.sh (created on
+# demand; that needs PyPI).
+#
+# Environment:
+#   SM_PACK_BENCH_CACHE  models and scratch output (default /tmp/sm-pack-bench; ~5 GB of
+#                        models, plus up to 2 GB while the 2 GB model is packed)
+#   SM_PACK_VENVS        parent of the Python venvs (default /tmp/sm-pack-venvs)
+#   CARGO_TARGET_DIR     where the release binary is built (default: target)
+#   ROUNDS               rounds of the key comparison (default 3)
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${SM_PACK_BENCH_CACHE:-/tmp/sm-pack-bench}"
+venvs="${SM_PACK_VENVS:-/tmp/sm-pack-venvs}"
+target="${CARGO_TARGET_DIR:-$here/target}"
+rounds="${ROUNDS:-3}"
+models="$cache/models"
+out="$cache/out"
+bin="$target/release/sm-pack"
+parts=("$@")
+[[ ${#parts[@]} -gt 0 ]] || parts=(compare rss threads)
+
+log() { echo "bench: $*" >&2; }
+die() {
+    log "$*"
+    exit 2
+}
+
+# ------------------------------------------------------------------ tools
+
+apt_install() {
+    local sudo=""
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || die "$1 is missing and this user cannot apt-get install it; install $1"
+        sudo="sudo"
+    fi
+    command -v apt-get >/dev/null || die "$1 is missing and there is no apt-get; install $1"
+    log "$1 is missing: installing it with apt-get install -y $1"
+    $sudo apt-get install -y "$1" >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y "$1" >&2; } ||
+        die "could not install $1"
+}
+
+check_tools() {
+    command -v pigz >/dev/null || apt_install pigz
+    if ! /usr/bin/time --version 2>&1 | grep -q GNU; then
+        apt_install time
+    fi
+    tar --version 2>/dev/null | grep -q "GNU tar" || die "GNU tar is needed (tar czf baseline)"
+    for t in sha256sum python3 cargo; do
+        command -v "$t" >/dev/null || die "$t is needed"
+    done
+}
+
+build() {
+    log "building sm-pack (release) in $target"
+    (cd "$here" && CARGO_TARGET_DIR="$target" cargo build --release --bin sm-pack >&2)
+}
+
+# ------------------------------------------------------------------ models
+
+ft_model() { # bucket -> path
+    echo "$models/fasttext-sup-b$1.bin"
+}
+
+make_ft() { # bucket
+    local f
+    f="$(ft_model "$1")"
+    [[ -s "$f" ]] && return 0
+    mkdir -p "$models"
+    local py
+    py="$(SM_PACK_VENVS="$venvs" "$here/scripts/ft-venv.sh")"
+    log "training a fastText supervised model with $1 buckets -> $f (real fastText; a minute or more)"
+    "$py" "$here/scripts/bench-models.py" fasttext "$f" --bucket "$1" >&2
+}
+
+make_xgb() {
+    local v
+    for v in 3.2.0 1.7.4; do
+        local d="$models/xgb-$v"
+        if [[ $v == 3.2.0 && -s "$d/big.json" && -s "$d/big.ubj" ]] || [[ $v == 1.7.4 && -s "$d/big.bin" ]]; then
+            continue
+        fi
+        mkdir -p "$d"
+        [[ -x "$venvs/xgb-$v/bin/python" ]] || SM_PACK_VENVS="$venvs" "$here/scripts/xgb-venvs.sh" "$v" >&2
+        log "training 2000 trees with xgboost $v -> $d (several minutes)"
+        "$venvs/xgb-$v/bin/python" "$here/scripts/bench-models.py" xgboost "$d" >&2
+    done
+}
+
+# fastText models for the flat-memory run: bucket counts for ~100 MB, 500 MB, 1 GB, 2 GB
+# (each bucket is one 100-float row, 400 bytes); the 800 MB model has 2,000,000.
+RSS_BUCKETS=(250000 1250000 2000000 2500000 5000000)
+FT_BUCKET=2000000
+
+# ------------------------------------------------------------------ measuring
+
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
+
+# run LABEL OUTFILE CMD... : runs CMD under GNU time with the model warm in the page
+# cache; sets W (wall s), C (user+sys s), R (peak RSS, MB), S (bytes of OUTFILE).
+run() {
+    local label="$1" outfile="$2"
+    shift 2
+    rm -rf "$out"
+    mkdir -p "$out"
+    cat "$MODEL" >/dev/null
+    local tf="$cache/time.txt"
+    if ! /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$cache/cmd.out" 2>"$cache/cmd.err"; then
+        cat "$cache/cmd.err" >&2
+        die "$label failed"
+    fi
+    local e u s m
+    read -r e u s m < <(tail -n 1 "$tf")
+    W="$e"
+    C=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+    R=$(awk -v k="$m" 'BEGIN { printf "%.1f", k / 1024 }')
+    S=$(stat -c %s "$out/$outfile")
+    rm -rf "$out"
+}
+
+# The baselines, as commands: ARCHIVE DIR NAME (the model is DIR/NAME).
+TAR_GZIP='tar czf "$1" -C "$2" "$3" && sha256sum "$2/$3" "$1"'
+TAR_PIGZ='tar cf - -C "$2" "$3" | pigz -"$4" > "$1" && sha256sum "$2/$3" "$1"'
+
+PY_TARFILE='
+import hashlib, sys, tarfile
+src, name, dst = sys.argv[1:4]
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+model = sha256(src)
+# What the SageMaker Python SDK does: tarfile, "w:gz" (compresslevel 9).
+with tarfile.open(dst, "w:gz", compresslevel=9) as t:
+    t.add(src, arcname=name)
+print(model, sha256(dst))
+'
+
+header_row() {
+    printf '%-34s %8s %8s %10s %11s %7s %7s %7s\n' tool "wall s" "CPU s" "RSS MB" "output MB" "wall x" "CPU x" "size x"
+}
+
+row() { # label wall cpu rss size ref_wall ref_cpu ref_size
+    awk -v l="$1" -v w="$2" -v c="$3" -v r="$4" -v s="$5" -v rw="$6" -v rc="$7" -v rs="$8" 'BEGIN {
+        printf "%-34s %8.2f %8.2f %10.1f %11.2f %7.2f %7.2f %7.3f\n", l, w, c, r, s / 1e6, w / rw, c / rc, s / rs }'
+}
+
+# compare_one FAMILY MEMBER_NAME TITLE
+compare_one() {
+    local family="$1" member="$2" title="$3"
+    echo
+    echo "== $title: $(basename "$MODEL"), $(mb "$(stat -c %s "$MODEL")") MB"
+    local -a labels=() ws=() cs=() rs=() ss=()
+    add() {
+        labels+=("$1")
+        ws+=("$W")
+        cs+=("$C")
+        rs+=("$R")
+        ss+=("$S")
+    }
+    local dir name
+    dir="$(dirname "$MODEL")"
+    name="$(basename "$MODEL")"
+    run sm-pack model.tar.gz "$bin" "$family" "$MODEL" -o "$out/model.tar.gz" --force -q
+    add "sm-pack $family (release)"
+    run "tar czf" t.tar.gz bash -c "$TAR_GZIP" _ "$out/t.tar.gz" "$dir" "$name"
+    add "tar czf + sha256sum"
+    for l in 6 1; do
+        run "pigz -$l" t.tar.gz bash -c "$TAR_PIGZ" _ "$out/t.tar.gz" "$dir" "$name" "$l"
+        add "tar | pigz -$l + sha256sum"
+    done
+    run "python tarfile" t.tar.gz python3 -c "$PY_TARFILE" "$MODEL" "$member" "$out/t.tar.gz"
+    add "python tarfile (gzip 9) + hashlib"
+    header_row
+    local i
+    for i in "${!labels[@]}"; do
+        row "${labels[$i]}" "${ws[$i]}" "${cs[$i]}" "${rs[$i]}" "${ss[$i]}" "${ws[0]}" "${cs[0]}" "${ss[0]}"
+    done
+    # Kept for the acceptance check.
+    TAR_GZ_WALL="${ws[1]}"
+}
+
+part_compare() {
+    make_ft "$FT_BUCKET"
+    make_xgb
+    MODEL="$(ft_model "$FT_BUCKET")"
+    compare_one fasttext model.bin "fastText supervised model"
+    local tar_wall="$TAR_GZ_WALL"
+
+    echo
+    echo "== key comparison on $(basename "$MODEL"): $rounds rounds, interleaved, best of each"
+    local best_s="" best_p="" size_s="" size_p="" r
+    for ((r = 1; r <= rounds; r++)); do
+        run sm-pack model.tar.gz "$bin" fasttext "$MODEL" -o "$out/model.tar.gz" --force -q
+        local ws="$W" cs="$C"
+        size_s="$S"
+        run "pigz -6" t.tar.gz bash -c "$TAR_PIGZ" _ "$out/t.tar.gz" "$(dirname "$MODEL")" "$(basename "$MODEL")" 6
+        size_p="$S"
+        printf 'round %d: sm-pack %6.2f s (CPU %5.2f s)   tar | pigz -6 + sha256sum %6.2f s (CPU %5.2f s)\n' "$r" "$ws" "$cs" "$W" "$C"
+        best_s=$(awk -v a="$best_s" -v b="$ws" 'BEGIN { print (a == "" || b < a) ? b : a }')
+        best_p=$(awk -v a="$best_p" -v b="$W" 'BEGIN { print (a == "" || b < a) ? b : a }')
+    done
+    awk -v s="$best_s" -v p="$best_p" -v t="$tar_wall" -v zs="$size_s" -v zp="$size_p" 'BEGIN {
+        printf "best: sm-pack %.2f s, tar | pigz -6 + sha256sum %.2f s (%.2fx); tar czf + sha256sum %.2f s (%.2fx)\n", s, p, p / s, t, t / s
+        printf "sizes: sm-pack %d bytes, pigz -6 %d bytes (sm-pack %+.2f%%)\n", zs, zp, (zs / zp - 1) * 100
+        printf "acceptance: wall <= 1/5 of tar czf + sha256sum: %s (%.2f s <= %.2f s)\n", (s <= t / 5) ? "PASS" : "FAIL", s, t / 5
+        printf "acceptance: faster than tar | pigz -6 + sha256sum at the same or smaller size: %s\n", (s < p && zs <= zp) ? "PASS" : "FAIL"
+    }'
+
+    MODEL="$models/xgb-3.2.0/big.json"
+    compare_one xgboost xgboost-model "XGBoost 3.2.0, 2000 trees, JSON"
+    MODEL="$models/xgb-3.2.0/big.ubj"
+    compare_one xgboost xgboost-model "XGBoost 3.2.0, 2000 trees, UBJSON"
+}
+
+part_rss() {
+    echo
+    echo "== peak RSS of sm-pack fasttext by model size (flat = independent of the input)"
+    printf '%-30s %10s %8s %8s %10s\n' model "input MB" "wall s" "CPU s" "RSS MB"
+    local b min="" max=""
+    for b in "${RSS_BUCKETS[@]}"; do
+        make_ft "$b"
+        MODEL="$(ft_model "$b")"
+        run sm-pack model.tar.gz "$bin" fasttext "$MODEL" -o "$out/model.tar.gz" --force -q
+        printf '%-30s %10s %8.2f %8.2f %10.1f\n' "$(basename "$MODEL")" "$(mb "$(stat -c %s "$MODEL")")" "$W" "$C" "$R"
+        min=$(awk -v a="$min" -v b="$R" 'BEGIN { print (a == "" || b < a) ? b : a }')
+        max=$(awk -v a="$max" -v b="$R" 'BEGIN { print (a == "" || b > a) ? b : a }')
+    done
+    awk -v lo="$min" -v hi="$max" 'BEGIN {
+        printf "peak RSS %.1f-%.1f MB (max/min %.2f): %s\n", lo, hi, hi / lo, (hi / lo <= 1.25 && hi < 64) ? "flat, PASS" : "FAIL" }'
+}
+
+part_threads() {
+    echo
+    echo "== output identical across --threads (1, 2, 4)"
+    make_ft "$FT_BUCKET"
+    make_xgb
+    local m family t verdict=PASS
+    for m in "$(ft_model "$FT_BUCKET"):fasttext" "$models/xgb-3.2.0/big.json:xgboost"; do
+        MODEL="${m%:*}"
+        family="${m##*:}"
+        local first=""
+        for t in 1 2 4; do
+            rm -rf "$out"
+            mkdir -p "$out"
+            cat "$MODEL" >/dev/null
+            local start end sum
+            start=$(date +%s.%N)
+            "$bin" "$family" "$MODEL" -o "$out/model.tar.gz" --force -q --threads "$t"
+            end=$(date +%s.%N)
+            sum=$(sha256sum "$out/model.tar.gz" | cut -d' ' -f1)
+            printf '%-26s --threads %d  %6.2f s  sha256 %s\n' "$(basename "$MODEL")" "$t" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$sum"
+            [[ -z "$first" ]] && first="$sum"
+            [[ "$sum" == "$first" ]] || verdict=FAIL
+        done
+    done
+    rm -rf "$out"
+    echo "identical across thread counts: $verdict"
+}
+
+part_micro() {
+    make_ft "$FT_BUCKET"
+    make_xgb
+    local d="$cache/xgb-bench"
+    mkdir -p "$d"
+    ln -sf "$models/xgb-3.2.0/big.json" "$d/big.json"
+    ln -sf "$models/xgb-3.2.0/big.ubj" "$d/big.ubj"
+    ln -sf "$models/xgb-1.7.4/big.bin" "$d/big.bin"
+    log "criterion: XGBoost JSON, UBJSON and binary parse + validate ($d), fastText stream validation"
+    (cd "$here" && CARGO_TARGET_DIR="$target" SM_PACK_XGB_BENCH_DIR="$d" \
+        SM_PACK_FT_BENCH_MODEL="$(ft_model "$FT_BUCKET")" cargo bench --bench xgboost --bench fasttext)
+}
+
+# ------------------------------------------------------------------ main
+
+mkdir -p "$cache"
+check_tools
+echo "sm-pack benchmark suite, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -sr)"
+echo "load at start: $(uptime | sed 's/.*load average/load average/')"
+echo "tools: $(tar --version | head -1); $(gzip --version | head -1); $(pigz --version 2>&1 | head -1); $(python3 --version)"
+echo "cache: $cache"
+for p in "${parts[@]}"; do
+    case "$p" in
+        models) make_ft "$FT_BUCKET" && make_xgb && for b in "${RSS_BUCKETS[@]}"; do make_ft "$b"; done ;;
+        compare | rss | threads) ;;
+        micro) ;;
+        *) die "unknown part '$p' (models, compare, rss, threads, micro)" ;;
+    esac
+done
+build
+echo "sm-pack: $("$bin" --version)"
+for p in "${parts[@]}"; do
+    case "$p" in
+        compare) part_compare ;;
+        rss) part_rss ;;
+        threads) part_threads ;;
+        micro) part_micro ;;
+    esac
+done
+echo
+echo "load at end: $(uptime | sed 's/.*load average/load average/')"
