@@ -54,9 +54,9 @@ pub mod manifest;
 pub mod output;
 pub mod pack;
 pub mod report;
-pub mod serve;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod serve;
 pub mod verify;
 pub mod xgboost;
 
