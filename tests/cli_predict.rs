@@ -507,6 +507,10 @@ fn an_xgboost_sample_given_to_a_fasttext_model_is_unevaluable() {
     // where word vectors (word v1 .. v12) are expected: a clear failure, nothing written.
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stdout(&o).contains("ft.sample.mismatch"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("a vector of 12 values, expected 0"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("a vector of 12 values, expected 0"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
