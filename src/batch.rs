@@ -861,8 +861,8 @@ impl Summary {
         }
     }
 
-    fn finish(&mut self, extra_error: bool) {
-        self.exit_code = if self.interrupted > 0 {
+    fn finish(&mut self, extra_error: bool, cancelled: bool) {
+        self.exit_code = if self.interrupted > 0 || cancelled {
             130
         } else if self.errors > 0 || extra_error {
             2
@@ -1822,7 +1822,7 @@ pub fn run(job: &BatchJob, plan: &Plan, on_model: &mut dyn FnMut(&ModelEntry)) -
         }
     }
     drop(remote);
-    summary.finish(!errors.is_empty());
+    summary.finish(!errors.is_empty(), job.cancelled());
     let sums_path = sums.finish(out_dir, &written)?;
     let extra = serde_json::json!({
         "remote_sha256sums": remote_sums,

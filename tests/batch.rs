@@ -4,6 +4,7 @@
 //! `--keep-going`, and upload skipping against the local S3 server.
 
 mod common;
+mod report_support;
 #[cfg(feature = "s3")]
 mod s3_support;
 
@@ -591,6 +592,110 @@ fn files_sm_pack_did_not_write_are_not_replaced_without_force() {
     ]);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(status(&report, "notes.txt"), "failed");
+}
+
+#[test]
+fn an_interrupted_batch_keeps_what_finished_and_a_rerun_completes_it() {
+    use std::io::Read;
+    let b = Batch::new(&[]);
+    let model = std::fs::read(fixture(GOOD)).expect("fixture");
+    for i in 0..300 {
+        b.put(&format!("m{i:03}.json"), &model);
+    }
+    let mut child = bin()
+        .current_dir(b.dir.path())
+        .args(["--json", "xgboost", "in", "--out-dir", "out", "--jobs", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    // Wait until the first model is reported (entries are streamed), then press Ctrl-C.
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"status\"") {
+        let n = stdout.read(&mut chunk).expect("read");
+        assert!(n > 0, "the batch ended before it reported a model");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: sending SIGINT to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    stdout.read_to_end(&mut seen).expect("read");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let report: Value = serde_json::from_slice(&seen).expect("a complete JSON report");
+    let s = &report["summary"];
+    let packed = s["packed"].as_u64().unwrap_or(0);
+    assert!(packed >= 1, "{s:#}");
+    assert!(
+        s["not_run"].as_u64().unwrap_or(0) + s["interrupted"].as_u64().unwrap_or(0) >= 1,
+        "{s:#}"
+    );
+    assert_eq!(s["complete"], false);
+    assert_eq!(s["exit_code"], 130);
+    assert_eq!(b.index()["summary"], *s);
+    let files = listing(&b.path("out"));
+    assert!(
+        !files.iter().any(|f| f.ends_with(".sm-pack-tmp")),
+        "{files:?}"
+    );
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".tar.gz")).count() as u64,
+        packed
+    );
+    sha256sum_check(&b.path("out"));
+
+    let (code, rerun) = b.json(&["xgboost", "in", "--out-dir", "out"]);
+    assert_eq!(code, 0);
+    assert_eq!(rerun["summary"]["unchanged"].as_u64(), Some(packed));
+    assert_eq!(rerun["summary"]["packed"].as_u64(), Some(300 - packed));
+    sha256sum_check(&b.path("out"));
+}
+
+#[test]
+fn reports_and_index_follow_their_schemas() {
+    let reports = report_support::validator();
+    let index_schema: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("formats/batch-index.schema.json")).expect("schema"),
+    )
+    .expect("schema is JSON");
+    let index = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&index_schema)
+        .expect("index schema compiles");
+    let check = |what: &str, v: &jsonschema::Validator, doc: &Value| {
+        let errors = report_support::schema_errors(v, doc);
+        assert!(errors.is_empty(), "{what}: {errors:#?}\n{doc:#}");
+    };
+
+    let b = Batch::new(&[("good.json", GOOD), ("converted.ubj", CONVERTIBLE)]);
+    b.put("aa-broken.json", &broken_model());
+    b.put("notes.txt", b"text\n");
+    let base = ["xgboost", "in", "--out-dir", "out", "--container", "1.3-1"];
+    // Stopped at the first failure (not-run entries), then the whole batch, then a rerun.
+    for extra in [&["--jobs", "1"][..], &["--keep-going"], &["--keep-going"]] {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let (code, report) = b.json(&args);
+        assert_eq!(code, 1);
+        check("report", &reports, &report);
+        check("index.json", &index, &b.index());
+    }
+    // A clean batch (ok: true) and the dry run.
+    let (code, report) = b.json(&["xgboost", "in/good.json", "--out-dir", "clean"]);
+    assert_eq!(code, 0);
+    check("report", &reports, &report);
+    let (code, plan) = b.json(&["xgboost", "in", "--out-dir", "planned", "--dry-run"]);
+    assert_eq!(code, 0, "{plan:#}");
+    assert_eq!(plan["dry_run"], true);
+    assert!(!b.path("planned").exists(), "a dry run writes nothing");
+    check("dry run", &reports, &plan);
+    // A single pack is still a pack report, not a batch.
+    let (code, single) = b.json(&["xgboost", "in/good.json", "-o", "single.tar.gz"]);
+    assert_eq!(code, 0);
+    assert!(single.get("batch").is_none());
+    check("single", &reports, &single);
 }
 
 #[cfg(feature = "s3")]

@@ -63,12 +63,14 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate an XGBoost model and pack it as xgboost-model in model.tar.gz.
-    #[command(after_help = "Example:\n  sm-pack xgboost model.json -o model.tar.gz")]
+    #[command(
+        after_help = "Examples:\n  sm-pack xgboost model.json -o model.tar.gz\n  sm-pack xgboost models/ --out-dir dist --container 1.7-1 --keep-going"
+    )]
     Xgboost(PackArgs),
     /// Validate a fastText model (.bin/.ftz) and pack it as model.bin for BlazingText.
     #[command(
         visible_alias = "blazingtext",
-        after_help = "Example:\n  sm-pack fasttext langid.bin -o model.tar.gz"
+        after_help = "Examples:\n  sm-pack fasttext langid.bin -o model.tar.gz\n  sm-pack fasttext models/ --out-dir dist"
     )]
     Fasttext(PackArgs),
     /// Show what a model file is: format, version, shapes, settings, findings.

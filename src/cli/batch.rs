@@ -469,9 +469,13 @@ fn run(ctx: &Ctx, family: Family, job: &BatchJob, plan: &Plan) -> Result<i32> {
                         e => e.exit_code(),
                     };
                     j.finish(json!({
+                        "summary": null,
+                        "index": null,
+                        "sha256sums": null,
+                        "remote_sha256sums": null,
+                        "errors": [e.to_string()],
                         "ok": false,
                         "exit_code": code,
-                        "error": { "message": e.to_string(), "hint": e.hint() },
                     }));
                     eprintln!("{} {e}", paint(ctx.style.err, style::RED, "error:"));
                     Ok(code)

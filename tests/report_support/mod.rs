@@ -22,15 +22,22 @@ fn load(rel: &str) -> serde_json::Value {
     serde_json::from_slice(&text).expect("schema is JSON")
 }
 
-/// A validator for formats/report.schema.json, with the manifest schema it refers to.
+/// A validator for formats/report.schema.json, with the manifest and batch
+/// index schemas it refers to.
 pub fn validator() -> jsonschema::Validator {
     let manifest = load("formats/manifest.schema.json");
     let id = manifest["$id"].as_str().expect("manifest $id").to_string();
+    let batch = load("formats/batch-index.schema.json");
+    let batch_id = batch["$id"].as_str().expect("batch index $id").to_string();
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .with_resource(
             id,
             jsonschema::Resource::from_contents(manifest).expect("manifest schema"),
+        )
+        .with_resource(
+            batch_id,
+            jsonschema::Resource::from_contents(batch).expect("batch index schema"),
         )
         .build(&load("formats/report.schema.json"))
         .expect("report schema compiles")
