@@ -773,14 +773,9 @@ fn archives_the_container_cannot_load_are_refused() {
     assert_eq!(report["ok"], false);
     assert_eq!(report["command"], "serve");
     assert_eq!(report["exit_code"], 1);
-    assert!(
-        report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["code"] == "container.extra_file_loaded"),
-        "{report}"
-    );
+    assert_eq!(report["error"]["validation_failure"], true);
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(message.contains("manifest.json"), "{report}");
 }
 
 // ---------------------------------------------------------------------------

@@ -90,15 +90,18 @@ mod enabled {
             Load::Ready(m) => m,
             Load::Refused(r) => {
                 if ctx.json {
+                    // An error report (formats/report.md): serve prints no report
+                    // otherwise.
                     let out = json!({
                         "schema": REPORT_SCHEMA,
                         "command": "serve",
                         "ok": false,
                         "exit_code": 1,
-                        "container": r.container,
-                        "verdict": r.verdict,
-                        "message": r.message,
-                        "findings": r.findings,
+                        "error": {
+                            "message": r.message,
+                            "hint": r.findings.iter().find_map(|f| f.hint.clone()),
+                            "validation_failure": true,
+                        },
                     });
                     println!("{}", serde_json::to_string_pretty(&out)?);
                 }
@@ -154,7 +157,7 @@ mod enabled {
                     writeln!(
                         out,
                         "{}",
-                        json!({"schema": REPORT_SCHEMA, "command": "serve", "listening": format!("http://{local}"), "port": local.port()})
+                        json!({"event": "listening", "url": format!("http://{local}"), "port": local.port()})
                     )?;
                 } else {
                     writeln!(out, "listening on http://{local}")?;

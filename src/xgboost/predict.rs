@@ -1904,6 +1904,7 @@ pub fn python_float_repr(x: f64) -> String {
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let digits = shortest_tie_to_even(x.abs(), digits, exp);
     let sign = if x < 0.0 { "-" } else { "" };
     if (-4..16).contains(&exp) {
         if exp >= 0 {
@@ -1927,6 +1928,67 @@ pub fn python_float_repr(x: f64) -> String {
             if exp < 0 { '-' } else { '+' },
             exp.abs()
         )
+    }
+}
+
+/// Rust's shortest digits break an exact tie between the two shortest
+/// round-tripping candidates upwards; Python's `repr` (David Gay's dtoa)
+/// takes the even one: the float32 0.67078399658203125 is
+/// `0.6707839965820312` in Python, `0.6707839965820313` in Rust.
+fn shortest_tie_to_even(x: f64, digits: String, exp: i32) -> String {
+    let n = digits.len();
+    // A tie needs the exact value to have n + 1 digits, the last a 5; the
+    // n+1-digit rounding then ends in 5 too (cheap filter).
+    if !format!("{x:.n$e}")
+        .split_once('e')
+        .is_some_and(|(m, _)| m.ends_with('5'))
+    {
+        return digits;
+    }
+    // The exact decimal value (an f64 has at most 767 significant digits).
+    let exact = format!("{x:.800e}");
+    let Some((m, e)) = exact.split_once('e') else {
+        return digits;
+    };
+    if e.parse::<i32>().ok() != Some(exp) {
+        return digits;
+    }
+    let all: String = m.chars().filter(|c| *c != '.').collect();
+    let all = all.trim_end_matches('0');
+    if all.len() != n + 1 || !all.ends_with('5') {
+        return digits;
+    }
+    let low = &all[..n];
+    let candidate = if low.bytes().last().is_some_and(|d| (d - b'0').is_multiple_of(2)) {
+        low.to_string()
+    } else {
+        // low + 1 in the last digit; a carry out of the first digit changes
+        // the exponent, which a tie below 10^k never needs here.
+        let mut b = low.as_bytes().to_vec();
+        let mut i = b.len();
+        loop {
+            if i == 0 {
+                return digits;
+            }
+            i -= 1;
+            if b[i] == b'9' {
+                b[i] = b'0';
+            } else {
+                b[i] += 1;
+                break;
+            }
+        }
+        String::from_utf8(b).unwrap_or_else(|_| digits.clone())
+    };
+    let text = if n > 1 {
+        format!("{}.{}e{exp}", &candidate[..1], &candidate[1..])
+    } else {
+        format!("{candidate}e{exp}")
+    };
+    if text.parse::<f64>().ok() == Some(x) {
+        candidate
+    } else {
+        digits
     }
 }
 
@@ -2416,6 +2478,10 @@ mod tests {
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
             (f64::from(0.1f32), "0.10000000149011612"),
+            // Exact ties between two shortest candidates go to the even one.
+            (f64::from(0.670_784_f32), "0.6707839965820312"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
         ];
         for (x, want) in cases {
             assert_eq!(python_float_repr(x), want, "{x:e}");
