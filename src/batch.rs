@@ -909,6 +909,13 @@ fn lock_dir(dir: &Path) -> Result<DirLock> {
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
+        // Some network file systems have no flock: go on without the lock there.
+        if matches!(
+            err.raw_os_error(),
+            Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+        ) {
+            return Ok(DirLock { _file: file });
+        }
         if err.kind() == std::io::ErrorKind::WouldBlock {
             return Err(Error::Usage {
                 message: format!(

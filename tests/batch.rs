@@ -654,6 +654,71 @@ fn an_interrupted_batch_keeps_what_finished_and_a_rerun_completes_it() {
 }
 
 #[test]
+fn a_second_batch_into_the_same_folder_is_refused_while_one_runs() {
+    use std::os::fd::AsRawFd;
+    let b = Batch::new(&[("good.json", GOOD)]);
+    std::fs::create_dir(b.path("out")).expect("mkdir");
+    let lock = std::fs::File::create(b.path("out/.sm-pack-batch.lock")).expect("lock file");
+    // SAFETY: flock on a descriptor this test owns, as a running batch holds it.
+    assert_eq!(
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let out = b.run(&["xgboost", "in", "--out-dir", "out"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("another sm-pack batch is writing to out"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(listing(&b.path("out")), [".sm-pack-batch.lock"]);
+    drop(lock);
+    let out = b.run(&["xgboost", "in", "--out-dir", "out"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[cfg(feature = "s3")]
+#[test]
+fn a_dry_run_names_every_destination_and_contacts_nothing() {
+    let b = Batch::new(&[("churn eu.json", GOOD), ("churn-us.ubj", CONVERTIBLE)]);
+    // No credentials, no server: a dry run does not need them.
+    let out = bin()
+        .current_dir(b.dir.path())
+        .env("AWS_ACCESS_KEY_ID", "")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "--json",
+            "xgboost",
+            "in",
+            "--out-dir",
+            "out",
+            "--upload",
+            "s3://bucket/mme/",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--dry-run",
+        ])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let uploads: Vec<_> = plan["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .map(|m| m["upload"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        uploads,
+        [
+            "s3://bucket/mme/churn-us.tar.gz",
+            "s3://bucket/mme/churn_eu.tar.gz"
+        ]
+    );
+    assert!(!b.path("out").exists());
+}
+
+#[test]
 fn reports_and_index_follow_their_schemas() {
     let reports = report_support::validator();
     let index_schema: Value = serde_json::from_slice(
