@@ -1959,7 +1959,11 @@ fn shortest_tie_to_even(x: f64, digits: String, exp: i32) -> String {
         return digits;
     }
     let low = &all[..n];
-    let candidate = if low.bytes().last().is_some_and(|d| (d - b'0').is_multiple_of(2)) {
+    let candidate = if low
+        .bytes()
+        .last()
+        .is_some_and(|d| (d - b'0').is_multiple_of(2))
+    {
         low.to_string()
     } else {
         // low + 1 in the last digit; a carry out of the first digit changes
