@@ -27,11 +27,15 @@ mkdir -p "$CACHE"
 
 PIDS=()
 cleanup() {
+    # SIGTERM each server we started (by PID), wait up to 10 s, then SIGKILL.
     for p in "${PIDS[@]:-}"; do
         [ -n "$p" ] && kill "$p" 2>/dev/null || true
     done
     for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && wait "$p" 2>/dev/null || true
+        [ -n "$p" ] || continue
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
     done
 }
 trap cleanup EXIT INT TERM
@@ -86,7 +90,7 @@ EOF
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_ping() {
     for _ in $(seq 1 300); do
-        curl -sf "http://127.0.0.1:$1/ping" >/dev/null && return 0
+        curl -sf -m 5 "http://127.0.0.1:$1/ping" >/dev/null && return 0
         sleep 0.1
     done
     echo "server on port $1 did not come up" >&2
@@ -110,9 +114,9 @@ wait_ping "$PY_PORT"
 
 # --- same answers --------------------------------------------------------------
 for body in single rows1000; do
-    curl -sf -H 'Content-Type: text/csv' --data-binary "@$CACHE/$body.csv" \
+    curl -sf -m 120 -H 'Content-Type: text/csv' --data-binary "@$CACHE/$body.csv" \
         "http://127.0.0.1:$RUST_PORT/invocations" > "$CACHE/rust-$body.out"
-    curl -sf -H 'Content-Type: text/csv' --data-binary "@$CACHE/$body.csv" \
+    curl -sf -m 120 -H 'Content-Type: text/csv' --data-binary "@$CACHE/$body.csv" \
         "http://127.0.0.1:$PY_PORT/invocations" > "$CACHE/python-$body.out"
     if ! cmp -s "$CACHE/rust-$body.out" "$CACHE/python-$body.out"; then
         echo "responses differ for $body.csv:" >&2
