@@ -70,6 +70,8 @@ pub struct VerifyOptions {
     pub ensemble: Option<bool>,
     /// fastText validation options (BlazingText).
     pub fasttext: crate::fasttext::Options,
+    /// Called with the archive bytes read so far (for a progress bar).
+    pub progress: Option<crate::archive::Progress>,
 }
 
 impl Default for VerifyOptions {
@@ -81,6 +83,7 @@ impl Default for VerifyOptions {
             read: ReadOptions::default(),
             ensemble: None,
             fasttext: crate::fasttext::Options::default(),
+            progress: None,
         }
     }
 }
@@ -562,7 +565,11 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
             if read.capture == CapturePolicy::None {
                 read.capture = CapturePolicy::RootFiles;
             }
-            (reader::read_archive_file(path, &read)?, BTreeMap::new())
+            let listing = match &opts.progress {
+                Some(p) => reader::read_archive_file_progress(path, &read, None, &p.0)?,
+                None => reader::read_archive_file(path, &read)?,
+            };
+            (listing, BTreeMap::new())
         }
         None => {
             let mut v = FastTextVisitor {
@@ -575,7 +582,10 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
                 capture: CapturePolicy::None,
                 ..opts.read.clone()
             };
-            let l = reader::read_archive_file_with(path, &read, &mut v)?;
+            let l = match &opts.progress {
+                Some(p) => reader::read_archive_file_progress(path, &read, Some(&mut v), &p.0)?,
+                None => reader::read_archive_file_with(path, &read, &mut v)?,
+            };
             (l, v.results)
         }
     };

@@ -14,10 +14,11 @@ mod writer;
 pub use names::{MAX_COMPONENT_BYTES, validate_member_name, validate_member_set};
 pub use reader::{
     ArchiveListing, ArchiveMember, CapturePolicy, Compression, MemberKind, MemberVisitor,
-    ReadOptions, read_archive, read_archive_file, read_archive_file_with, read_archive_with,
+    ReadOptions, read_archive, read_archive_file, read_archive_file_progress,
+    read_archive_file_with, read_archive_with,
 };
 pub use writer::{
     ArchiveRecord, DEFAULT_LEVEL, DEFAULT_MTIME, MEMBER_MODE, Member, MemberRecord, PackOptions,
-    ProgressFn, StagedArchive, source_date_epoch, stage_archive, stage_archive_streaming,
+    Progress, ProgressFn, StagedArchive, source_date_epoch, stage_archive, stage_archive_streaming,
     stage_archive_with_sink,
 };

@@ -477,6 +477,39 @@ pub fn read_archive_file_with(
     read_inner(file, options, Some(visitor), path)
 }
 
+/// [`read_archive_file`] / [`read_archive_file_with`] reporting the
+/// compressed bytes read so far to `progress` (for a progress bar).
+pub fn read_archive_file_progress(
+    path: &Path,
+    options: &ReadOptions,
+    visitor: Option<&mut dyn MemberVisitor>,
+    progress: &super::ProgressFn,
+) -> Result<ArchiveListing> {
+    let file = open_archive(path)?;
+    let counted = ProgressCounted {
+        inner: file,
+        read: 0,
+        progress,
+    };
+    read_inner(counted, options, visitor, path)
+}
+
+/// Counts the bytes read through it for a progress callback.
+struct ProgressCounted<'a, R> {
+    inner: R,
+    read: u64,
+    progress: &'a super::ProgressFn,
+}
+
+impl<R: Read> Read for ProgressCounted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        (self.progress)(self.read);
+        Ok(n)
+    }
+}
+
 /// Reads an archive from any reader. `Err` only for I/O errors of `input`
 /// itself; everything wrong with the bytes is a finding.
 pub fn read_archive<R: Read>(input: R, options: &ReadOptions) -> Result<ArchiveListing> {

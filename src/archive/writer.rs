@@ -51,6 +51,16 @@ impl Member {
 /// Called with the number of input bytes consumed so far.
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// A [`ProgressFn`] in option structs that derive `Debug` (verify, upload).
+#[derive(Clone)]
+pub struct Progress(pub ProgressFn);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
 /// How to write an archive.
 #[derive(Clone)]
 pub struct PackOptions {

@@ -128,6 +128,17 @@ fn report_error(ctx: &Ctx, command: &str, err: &anyhow::Error) -> i32 {
 }
 
 fn progress_bar(ctx: &Ctx, total: u64) -> Option<indicatif::ProgressBar> {
+    progress_bar_for(ctx, total, "packing")
+}
+
+/// A progress bar on stderr for `total` bytes of work called `what`
+/// (packing, verifying, uploading); none unless stderr is a terminal, the
+/// output is for humans and the work is large enough to take a while.
+pub(crate) fn progress_bar_for(
+    ctx: &Ctx,
+    total: u64,
+    what: &str,
+) -> Option<indicatif::ProgressBar> {
     // Only worth drawing for inputs that take a noticeable time.
     if ctx.quiet || ctx.json || !std::io::stderr().is_terminal() || total < (64 << 20) {
         return None;
@@ -135,7 +146,9 @@ fn progress_bar(ctx: &Ctx, total: u64) -> Option<indicatif::ProgressBar> {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} packing [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            &format!(
+                "{{spinner}} {what} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}}"
+            ),
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),

@@ -216,6 +216,7 @@ mod enabled {
             concurrency: f.concurrency.map(usize::from),
             force,
             cancel: Some(ctx.cancel.clone()),
+            progress: None,
             hooks: test_hooks(),
         }
     }
@@ -542,8 +543,22 @@ mod enabled {
             )?;
             return Ok(0);
         }
-        let report = sm_pack::s3::upload_archive_file(&args.archive, &dest, settings, opts)
-            .map_err(upload_error)?;
+        let total = std::fs::metadata(&args.archive)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let bar = crate::cli::progress_bar_for(ctx, total, "uploading");
+        let mut opts = opts;
+        if let Some(b) = &bar {
+            let b = b.clone();
+            opts.progress = Some(sm_pack::archive::Progress(std::sync::Arc::new(move |n| {
+                b.set_position(n)
+            })));
+        }
+        let report = sm_pack::s3::upload_archive_file(&args.archive, &dest, settings, opts);
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let report = report.map_err(upload_error)?;
         if ctx.json {
             let out = json!({
                 "schema": REPORT_SCHEMA,

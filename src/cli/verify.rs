@@ -83,8 +83,22 @@ pub fn run_verify(ctx: &Ctx, a: &VerifyArgs) -> Result<i32> {
         read,
         ensemble: a.no_ensemble.then_some(false),
         fasttext: sm_pack::fasttext::Options::default().allow_quantized(a.allow_quantized),
+        progress: None,
     };
-    let report = verify_archive(&a.archive, &opts)?;
+    let total = std::fs::metadata(&a.archive).map(|m| m.len()).unwrap_or(0);
+    let bar = super::progress_bar_for(ctx, total, "verifying");
+    let mut opts = opts;
+    if let Some(b) = &bar {
+        let b = b.clone();
+        opts.progress = Some(sm_pack::archive::Progress(std::sync::Arc::new(move |n| {
+            b.set_position(n)
+        })));
+    }
+    let report = verify_archive(&a.archive, &opts);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
     let code = report.exit_code();
     if ctx.json {
         let out = json!({

@@ -34,6 +34,9 @@ pub struct TransferOptions {
     /// Set to true (e.g. from a signal handler) to stop; the multipart upload
     /// is then aborted and the run fails with [`UploadError::Interrupted`].
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Called with the bytes of an existing archive sent so far
+    /// ([`upload_archive_file`]; for a progress bar).
+    pub progress: Option<crate::archive::Progress>,
     /// Fault injection for the test suite.
     #[doc(hidden)]
     pub hooks: TestHooks,
@@ -609,6 +612,7 @@ fn copy_hashing(
     path: &Path,
     out: &mut dyn Write,
     cancel: Option<&AtomicBool>,
+    progress: Option<&crate::archive::Progress>,
 ) -> Result<(String, u64)> {
     let mut f = std::fs::File::open(path).map_err(|e| crate::Error::io("open", path, e))?;
     let mut h = Sha256::new();
@@ -628,13 +632,16 @@ fn copy_hashing(
         out.write_all(&buf[..got])
             .map_err(|e| UploadError::Internal(format!("stream to S3: {e}")))?;
         n += got as u64;
+        if let Some(p) = progress {
+            (p.0)(n);
+        }
     }
     Ok((hex::encode(h.finalize()), n))
 }
 
 /// Hashes a file.
 fn hash_file(path: &Path, cancel: Option<&AtomicBool>) -> Result<(String, u64)> {
-    copy_hashing(path, &mut std::io::sink(), cancel)
+    copy_hashing(path, &mut std::io::sink(), cancel, None)
 }
 
 /// What the sidecars beside a local archive say about it.
@@ -886,7 +893,12 @@ fn upload_file(
 
     up.start(&name, size, Some(&expected))?;
     if let Some(sink) = up.sink() {
-        let sent = copy_hashing(archive, sink, opts.cancel.as_deref());
+        let sent = copy_hashing(
+            archive,
+            sink,
+            opts.cancel.as_deref(),
+            opts.progress.as_ref(),
+        );
         let failed = match sent {
             Ok((digest, n)) if digest == expected && n == size => None,
             Ok((digest, n)) => Some(mismatch(

@@ -385,6 +385,7 @@ pub fn load(archive: &Path, opts: &LoadOptions) -> Result<Load> {
             .as_ref()
             .map(|_| opts.env.ensemble_enabled()),
         fasttext: opts.fasttext.clone(),
+        progress: None,
     };
     let report = verify::verify_archive(archive, &vopts)?;
     let notable: Vec<Finding> = report
