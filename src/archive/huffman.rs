@@ -693,6 +693,32 @@ mod tests {
     }
 
     #[test]
+    fn random_distributions_round_trip() {
+        // Many shapes of byte distribution and length, each piece decoded on
+        // its own and the pieces together as one stream.
+        let mut r = lcg(2024);
+        let mut stream = Vec::new();
+        let mut all = Vec::new();
+        for case in 0..150 {
+            let len = (r() % 150_000) as usize + (case % 3) * CHUNK;
+            let alphabet = 1 + (r() % 256) as u32;
+            let skew = (r() % 24) as u32;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    let x = (r() % u64::from(alphabet)) as u32;
+                    // Squaring-like skew toward small values.
+                    (x >> (skew % 8)).min(255) as u8 ^ ((skew as u8) << 3)
+                })
+                .collect();
+            round_trip(&data);
+            encode(&data, &Histograms::of(&data), false, &mut stream);
+            all.extend_from_slice(&data);
+        }
+        encode(&[], &Histograms::of(&[]), true, &mut stream);
+        assert!(inflate(&stream) == all);
+    }
+
+    #[test]
     fn pieces_concatenate_into_one_stream() {
         let mut r = lcg(11);
         let data: Vec<u8> = (0..500_000).map(|_| (r() % 17) as u8).collect();
