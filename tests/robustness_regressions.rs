@@ -439,8 +439,13 @@ fn model_and_request_paths_are_bounded() {
         .set_len(5 << 30)
         .unwrap();
     std::fs::copy(example_model(), d.join("m.json")).unwrap();
+    std::fs::copy(
+        repo().join("testdata/fasttext/sup_hs.bin"),
+        d.join("ft.bin"),
+    )
+    .unwrap();
     std::fs::write(d.join("rows.csv"), b"1,2,3\n").unwrap();
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["inspect", "fifo.json"], "not a regular file"),
         (
             &["predict", "fifo.json", "--input", "rows.csv"],
@@ -453,6 +458,19 @@ fn model_and_request_paths_are_bounded() {
         (&["xgboost", "fifo.json", "-o", "a.tar.gz"], "regular file"),
         (&["fasttext", "fifo.json", "-o", "a.tar.gz"], "regular file"),
         (&["fasttext", "/dev/zero", "-o", "a.tar.gz"], "regular file"),
+        (
+            &[
+                "fasttext",
+                "ft.bin",
+                "-o",
+                "d.tar.gz",
+                "--sample",
+                "/dev/zero",
+                "--expect",
+                "rows.csv",
+            ],
+            "is a device",
+        ),
         (&["inspect", "huge.json"], "at most 4 GiB"),
         (
             &["predict", "huge.json", "--input", "rows.csv"],
@@ -502,7 +520,10 @@ fn model_and_request_paths_are_bounded() {
     }
     let mut left = listing(d);
     left.sort();
-    assert_eq!(left, ["fifo.json", "huge.json", "m.json", "rows.csv"]);
+    assert_eq!(
+        left,
+        ["fifo.json", "ft.bin", "huge.json", "m.json", "rows.csv"]
+    );
 }
 
 /// `sm-pack upload` read the manifest and SHA256SUMS beside the archive

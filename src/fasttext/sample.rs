@@ -82,9 +82,10 @@ pub fn run_sample_gate(gate: &SampleGate, model: &Model) -> Result<SampleOutcome
             ),
         });
     }
-    let input = std::fs::read(&gate.input).map_err(|e| Error::io("read", &gate.input, e))?;
-    let expected =
-        std::fs::read(&gate.expected).map_err(|e| Error::io("read", &gate.expected, e))?;
+    // No devices, at most 1 GiB (`--sample /dev/zero` would read forever).
+    let max = crate::input::MAX_DATA_BYTES;
+    let input = crate::input::read_data_file(&gate.input, max)?;
+    let expected = crate::input::read_data_file(&gate.expected, max)?;
     let mut record = SampleRecord {
         input: file_name(&gate.input),
         input_sha256: crate::hash::sha256_hex(&input),
