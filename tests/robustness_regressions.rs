@@ -750,3 +750,34 @@ fn many_local_pax_records_keep_the_last_of_each_key() {
     assert!(x.message.contains("more)"), "{}", x.message);
     assert!(x.message.len() < 2048, "{} bytes", x.message.len());
 }
+
+/// The archive writer opens its inputs without blocking: a FIFO handed to
+/// the library directly (or swapped in after the caller's own check) is
+/// refused at once instead of waiting forever for a writer in open(2).
+#[test]
+fn the_writer_refuses_a_fifo_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("xgboost-model");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let out = dir.path().join("model.tar.gz");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (f, o) = (fifo.clone(), out.clone());
+    std::thread::spawn(move || {
+        let r = sm_pack::archive::stage_archive(
+            &[sm_pack::archive::Member::new(&f, "xgboost-model")],
+            &o,
+            &sm_pack::archive::PackOptions::default(),
+        );
+        let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+    });
+    let r = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("stage_archive blocked on a FIFO");
+    let e = r.expect_err("a FIFO is not a regular file");
+    assert!(e.contains("not a regular file"), "{e}");
+    assert_eq!(listing(dir.path()), vec!["xgboost-model".to_string()]);
+}

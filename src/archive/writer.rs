@@ -195,7 +195,17 @@ fn open_input(path: &Path, follow_symlinks: bool) -> Result<(File, u64)> {
             hint: Some("pass --follow-symlinks to store the bytes of the file it points to".into()),
         });
     }
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    // O_NONBLOCK: opening a FIFO (given, or swapped in after the check
+    // above) must not wait for a writer; it is refused just below. Reads of a
+    // regular file ignore the flag.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?
+    };
     let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
     if !meta.is_file() {
         let what = if meta.is_dir() {
