@@ -22,8 +22,9 @@ pub const MAX_MODEL_BYTES: u64 = 4 << 30;
 /// per batch-transform record).
 pub const MAX_DATA_BYTES: u64 = 1 << 30;
 
-/// Human form of a byte cap ("4 GiB", "1 GiB", "512 MiB").
-fn human(n: u64) -> String {
+/// Human form of a byte count that is a whole number of GiB or MiB ("4 GiB",
+/// "512 MiB"), else in bytes.
+pub fn human(n: u64) -> String {
     if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
         format!("{} GiB", n >> 30)
     } else if n >= 1 << 20 && n.is_multiple_of(1 << 20) {

@@ -290,19 +290,12 @@ mod enabled {
         match m {
             Method::SinglePut => "single PUT".into(),
             Method::Multipart { parts, part_size } => {
-                format!("multipart, {parts} parts of {}", human_size(*part_size))
+                format!(
+                    "multipart, {parts} parts of {}",
+                    sm_pack::input::human(*part_size)
+                )
             }
             Method::None => "nothing sent".into(),
-        }
-    }
-
-    fn human_size(n: u64) -> String {
-        if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
-            format!("{} GiB", n >> 30)
-        } else if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
-            format!("{} MiB", n >> 20)
-        } else {
-            format!("{n} bytes")
         }
     }
 
@@ -358,7 +351,7 @@ mod enabled {
         let how = match &p.method {
             Method::Multipart { parts, part_size } => format!(
                 "multipart, up to {parts} parts of {} (single PUT if it ends up smaller than one part)",
-                human_size(*part_size)
+                sm_pack::input::human(*part_size)
             ),
             m => method_text(m),
         };

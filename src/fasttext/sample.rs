@@ -74,32 +74,8 @@ enum Expected {
 /// non-negative number; a sample that does not match, or cannot be
 /// evaluated, is a failing [`SampleOutcome`] whose finding says why.
 pub fn run_sample_gate(gate: &SampleGate, model: &Model) -> Result<SampleOutcome> {
-    if gate.tolerance.is_nan() || gate.tolerance < 0.0 {
-        return Err(Error::Usage {
-            message: format!(
-                "--tolerance must be a non-negative number, not {}",
-                gate.tolerance
-            ),
-        });
-    }
-    // No devices, at most 1 GiB (`--sample /dev/zero` would read forever).
-    let max = crate::input::MAX_DATA_BYTES;
-    let input = crate::input::read_data_file(&gate.input, max)?;
-    let expected = crate::input::read_data_file(&gate.expected, max)?;
-    let mut record = SampleRecord {
-        input: file_name(&gate.input),
-        input_sha256: crate::hash::sha256_hex(&input),
-        content_type: String::new(),
-        expected: file_name(&gate.expected),
-        expected_sha256: crate::hash::sha256_hex(&expected),
-        rows: 0,
-        columns: 0,
-        semantics: "fastText 0.9.2 (BlazingText)".into(),
-        tolerance: gate.tolerance,
-        max_abs_diff: 0.0,
-        max_rel_diff: 0.0,
-        result: "fail".into(),
-    };
+    let (input, expected, mut record) = gate.read()?;
+    record.semantics = "fastText 0.9.2 (BlazingText)".into();
     let finding = match evaluate(model, &input, &expected, gate.tolerance, &mut record) {
         Err(why) => Finding::error(
             SAMPLE_UNEVALUABLE,
@@ -360,12 +336,6 @@ fn json_answer(v: &Value) -> std::result::Result<Expected, String> {
         return Ok(Expected::Vector(values));
     }
     Err("expected {\"label\", \"prob\"} or {\"word\", \"vector\"}".into())
-}
-
-fn file_name(p: &std::path::Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Builds a [`Model`] on another thread from bytes written to it, so a

@@ -2263,6 +2263,38 @@ pub struct SampleGate {
 }
 
 impl SampleGate {
+    /// What every family's gate starts with: checks the tolerance, reads the
+    /// sample and the expected file (no devices, at most
+    /// [`crate::input::MAX_DATA_BYTES`]; `--sample /dev/zero` would read
+    /// forever) and fills the manifest record's file names and digests
+    /// (`result` "fail" until the gate passes, `semantics` empty).
+    pub(crate) fn read(&self) -> Result<(Vec<u8>, Vec<u8>, crate::manifest::SampleRecord)> {
+        if self.tolerance.is_nan() || self.tolerance < 0.0 {
+            return Err(usage(format!(
+                "--tolerance must be a non-negative number, not {}",
+                self.tolerance
+            )));
+        }
+        let max = crate::input::MAX_DATA_BYTES;
+        let input = crate::input::read_data_file(&self.input, max)?;
+        let expected = crate::input::read_data_file(&self.expected, max)?;
+        let record = crate::manifest::SampleRecord {
+            input: file_name(&self.input),
+            input_sha256: crate::hash::sha256_hex(&input),
+            content_type: String::new(),
+            expected: file_name(&self.expected),
+            expected_sha256: crate::hash::sha256_hex(&expected),
+            rows: 0,
+            columns: 0,
+            semantics: String::new(),
+            tolerance: self.tolerance,
+            max_abs_diff: 0.0,
+            max_rel_diff: 0.0,
+            result: "fail".into(),
+        };
+        Ok((input, expected, record))
+    }
+
     /// A gate with the default tolerance.
     pub fn new(
         input: impl Into<std::path::PathBuf>,
@@ -2318,29 +2350,7 @@ pub fn run_sample_gate(
     model_bytes: &[u8],
     container: Option<&str>,
 ) -> Result<SampleOutcome> {
-    if gate.tolerance.is_nan() || gate.tolerance < 0.0 {
-        return Err(usage(format!(
-            "--tolerance must be a non-negative number, not {}",
-            gate.tolerance
-        )));
-    }
-    let max = crate::input::MAX_DATA_BYTES;
-    let input = crate::input::read_data_file(&gate.input, max)?;
-    let expected = crate::input::read_data_file(&gate.expected, max)?;
-    let mut record = crate::manifest::SampleRecord {
-        input: file_name(&gate.input),
-        input_sha256: crate::hash::sha256_hex(&input),
-        content_type: String::new(),
-        expected: file_name(&gate.expected),
-        expected_sha256: crate::hash::sha256_hex(&expected),
-        rows: 0,
-        columns: 0,
-        semantics: String::new(),
-        tolerance: gate.tolerance,
-        max_abs_diff: 0.0,
-        max_rel_diff: 0.0,
-        result: "fail".into(),
-    };
+    let (input, expected, mut record) = gate.read()?;
     let evaluated = (|| -> Result<(SampleComparison, ContentType, String)> {
         let input = std::str::from_utf8(&input).map_err(|e| {
             usage(format!(
