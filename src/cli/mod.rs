@@ -127,6 +127,14 @@ fn report_error(ctx: &Ctx, command: &str, err: &anyhow::Error) -> i32 {
     code
 }
 
+/// The library's progress callback that moves `bar`, when there is one.
+pub(crate) fn progress_fn(
+    bar: &Option<indicatif::ProgressBar>,
+) -> Option<sm_pack::archive::ProgressFn> {
+    let b = bar.clone()?;
+    Some(Arc::new(move |n| b.set_position(n)))
+}
+
 fn progress_bar(ctx: &Ctx, total: u64) -> Option<indicatif::ProgressBar> {
     progress_bar_for(ctx, total, "packing")
 }
@@ -194,10 +202,7 @@ fn run_pack(ctx: &Ctx, family: Family, a: &PackArgs) -> Result<i32> {
     job.options.cancel = Some(ctx.cancel.clone());
     let total = std::fs::metadata(&a.model).map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(ctx, total);
-    if let Some(b) = &bar {
-        let b = b.clone();
-        job.options.progress = Some(Arc::new(move |n| b.set_position(n)));
-    }
+    job.options.progress = progress_fn(&bar);
     let outcome = pack_with(&job, uploader.publisher());
     if let Some(b) = bar {
         b.finish_and_clear();

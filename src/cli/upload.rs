@@ -541,12 +541,7 @@ mod enabled {
             .unwrap_or(0);
         let bar = crate::cli::progress_bar_for(ctx, total, "uploading");
         let mut opts = opts;
-        if let Some(b) = &bar {
-            let b = b.clone();
-            opts.progress = Some(sm_pack::archive::Progress(std::sync::Arc::new(move |n| {
-                b.set_position(n)
-            })));
-        }
+        opts.progress = crate::cli::progress_fn(&bar).map(sm_pack::archive::Progress);
         let report = sm_pack::s3::upload_archive_file(&args.archive, &dest, settings, opts);
         if let Some(b) = bar {
             b.finish_and_clear();

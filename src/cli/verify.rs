@@ -88,12 +88,7 @@ pub fn run_verify(ctx: &Ctx, a: &VerifyArgs) -> Result<i32> {
     let total = std::fs::metadata(&a.archive).map(|m| m.len()).unwrap_or(0);
     let bar = super::progress_bar_for(ctx, total, "verifying");
     let mut opts = opts;
-    if let Some(b) = &bar {
-        let b = b.clone();
-        opts.progress = Some(sm_pack::archive::Progress(std::sync::Arc::new(move |n| {
-            b.set_position(n)
-        })));
-    }
+    opts.progress = super::progress_fn(&bar).map(sm_pack::archive::Progress);
     let report = verify_archive(&a.archive, &opts);
     if let Some(b) = bar {
         b.finish_and_clear();
