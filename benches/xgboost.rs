@@ -215,7 +215,7 @@ fn predict_throughput(c: &mut Criterion) {
 }
 
 fn predict_once(path: &std::path::Path) {
-    use sm_pack::xgboost::predict::{PredictOptions, Predictor};
+    use sm_pack::xgboost::predict::{DenseMatrix, Kernel, PredictOptions, Predictor};
     let reps: usize = std::env::var("SM_PACK_XGB_BENCH_REPS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -236,9 +236,15 @@ fn predict_once(path: &std::path::Path) {
         x.cols()
     );
     let mut last = None;
-    for threads in [1, 0] {
+    let kernels = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+        .into_iter()
+        .filter(|k| k.is_available());
+    // Each kernel on one thread, then the default (the best kernel) on all.
+    let runs: Vec<(Kernel, usize)> = kernels.map(|k| (k, 1)).chain([(Kernel::Auto, 0)]).collect();
+    for (kernel, threads) in runs {
         let opts = PredictOptions {
             threads,
+            kernel,
             ..PredictOptions::default()
         };
         let mut times = Vec::with_capacity(reps);
@@ -250,12 +256,43 @@ fn predict_once(path: &std::path::Path) {
         }
         times.sort_by(f64::total_cmp);
         println!(
-            "sm-pack predict, {} thread(s): min {:.3} s ({:.0} rows/s), median {:.3} s over {reps}",
+            "sm-pack predict, {} kernel, {} thread(s): min {:.3} s ({:.0} rows/s), median {:.3} s over {reps}",
+            if kernel == Kernel::Auto {
+                Kernel::best().name()
+            } else {
+                kernel.name()
+            },
             if threads == 1 { 1 } else { cpus },
             times[0],
             x.rows() as f64 / times[0],
             times[reps / 2]
         );
+    }
+    // Small batches (a request's worth of rows): time per call, 1 thread.
+    let kernels: Vec<Kernel> = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+        .into_iter()
+        .filter(|k| k.is_available())
+        .collect();
+    for rows in [1, 2, 4, 8, 16, 64] {
+        let sub =
+            DenseMatrix::new(x.values()[..rows * x.cols()].to_vec(), rows, x.cols()).expect("rows");
+        let mut line = format!("{rows:>3} rows/call:");
+        for &kernel in &kernels {
+            let opts = PredictOptions {
+                threads: 1,
+                kernel,
+                ..PredictOptions::default()
+            };
+            let t = Instant::now();
+            let mut calls = 0u32;
+            while t.elapsed() < Duration::from_millis(300) {
+                black_box(p.predict(&sub, &opts).expect("predict"));
+                calls += 1;
+            }
+            let us = t.elapsed().as_secs_f64() * 1e6 / f64::from(calls);
+            line += &format!("  {} {us:.0} us", kernel.name());
+        }
+        println!("{line}");
     }
     if let (Some(out), Ok(py)) = (last, std::fs::read(bench_dir().join("preds10k.f32"))) {
         let py: Vec<f32> = py

@@ -370,6 +370,82 @@ fn threads_give_bit_identical_results() {
     assert_eq!(one.row(0), one.row(200));
 }
 
+/// Margins as bits, for bit-for-bit comparisons.
+fn bits(p: &Predictions) -> Vec<u32> {
+    p.values().iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn kernels_give_bit_identical_results() {
+    // Every fixture, every kernel this CPU runs, against the portable one;
+    // row counts that leave partial SIMD vectors and blocks.
+    let kernels: Vec<Kernel> = [Kernel::Avx2, Kernel::Avx512]
+        .into_iter()
+        .filter(|k| k.is_available())
+        .collect();
+    eprintln!(
+        "kernels on this CPU: portable {}",
+        kernels
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let idx = index();
+    let mut cache = BTreeMap::new();
+    let mut compared = 0usize;
+    for e in idx["entries"].as_array().expect("entries") {
+        let file = e["file"].as_str().expect("file");
+        let bytes = std::fs::read(root().join(file)).expect("model");
+        let Ok((model, _)) = read_model(&bytes) else {
+            continue;
+        };
+        let Ok(p) = Predictor::new(&model) else {
+            continue;
+        };
+        let x = input(e["input"].as_str().expect("input"), &mut cache);
+        for rows in [1, 5, 16, 17, 63, 64, 65, x.rows()] {
+            let rows = rows.min(x.rows());
+            let sub = DenseMatrix::new(x.values()[..rows * x.cols()].to_vec(), rows, x.cols())
+                .expect("rows");
+            let run = |kernel| {
+                let opts = PredictOptions {
+                    margin: true,
+                    threads: 1,
+                    kernel,
+                    ..PredictOptions::default()
+                };
+                p.predict(&sub, &opts).expect(file)
+            };
+            let want = bits(&run(Kernel::Portable));
+            for &k in &kernels {
+                assert_eq!(bits(&run(k)), want, "{file}, {rows} rows, {}", k.name());
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("{compared} comparisons");
+    if !kernels.is_empty() {
+        assert!(compared > 8000, "{compared} comparisons");
+    }
+    // A kernel the CPU lacks is refused, not silently replaced.
+    if let Some(k) = [Kernel::Avx2, Kernel::Avx512]
+        .into_iter()
+        .find(|k| !k.is_available())
+    {
+        let (m, _) = model("1.7.4/logistic.json");
+        let opts = PredictOptions {
+            kernel: k,
+            ..PredictOptions::default()
+        };
+        let err = Predictor::new(&m)
+            .expect("predictor")
+            .predict(&dense5(), &opts)
+            .unwrap_err();
+        assert!(err.to_string().contains(k.name()), "{err}");
+    }
+}
+
 #[test]
 fn tree_limits_select_rounds() {
     let (m, _) = model("3.2.0/softprob.json");
@@ -403,6 +479,7 @@ fn tree_limits_select_rounds() {
         margin: true,
         limit: TreeLimit::Iterations { begin: 2, end: 2 },
         threads: 1,
+        ..PredictOptions::default()
     };
     let only_base = p.predict(&x, &opts).expect("empty range");
     assert_eq!(only_base.row(0), p.base_margins());

@@ -131,6 +131,7 @@ fn run_predict_xgboost(ctx: &Ctx, a: &PredictArgs) -> Result<i32> {
                     margin: a.margin,
                     limit: plan.limit,
                     threads: 0,
+                    ..PredictOptions::default()
                 },
             )?
         }

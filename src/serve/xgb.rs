@@ -229,6 +229,27 @@ pub(crate) struct XgbEndpoint<'m> {
     num_class: String,
     env: ContainerEnv,
     max_len: i64,
+    /// Large predictions running now: one running alone spreads over every
+    /// CPU; concurrent ones take one thread each (the requests already keep
+    /// the CPUs busy, and more threads would only contend).
+    busy: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a large prediction in [`XgbEndpoint::busy`] while it runs.
+struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Busy<'a> {
+    /// Counts one more; returns how many were running before.
+    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> (Self, usize) {
+        let before = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (Busy(counter), before)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// What a request body became: XGBoost's DMatrix, as dense row blocks.
@@ -324,6 +345,7 @@ impl<'m> XgbEndpoint<'m> {
             num_class: first.model.learner.num_class.max(0).to_string(),
             env,
             max_len,
+            busy: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -501,10 +523,16 @@ impl<'m> XgbEndpoint<'m> {
         ncol: usize,
         width: usize,
     ) -> std::result::Result<Out, Error> {
+        let (_busy, others) = Busy::enter(&self.busy);
         let opts = |rows: usize| PredictOptions {
             margin: false,
             limit: m.limit,
-            threads: if rows >= PARALLEL_ROWS { 0 } else { 1 },
+            threads: if rows >= PARALLEL_ROWS && others == 0 {
+                0
+            } else {
+                1
+            },
+            ..PredictOptions::default()
         };
         match input {
             Input::Dense(x) if width == ncol => {

@@ -79,6 +79,13 @@ use crate::report::{Finding, Location};
 use serde::Serialize;
 use std::fmt::Write as _;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod lockstep;
+pub use lockstep::Kernel;
+
 /// Finding code of the [`Error::InvalidModel`] returned when a model cannot
 /// be evaluated (broken tree structure, missing leaf values, group or weight
 /// counts that do not fit).
@@ -91,8 +98,14 @@ pub const MAX_COLUMNS: usize = (1 << 29) - 2;
 /// The largest dense input [`parse_libsvm`] builds (1 GiB of f32).
 pub const MAX_DENSE_VALUES: usize = 1 << 28;
 
-/// Rows evaluated together, tree by tree (keeps a tree hot in the cache).
-const BLOCK_ROWS: usize = 64;
+/// Rows evaluated together, tree by tree (keeps a tree hot in the cache),
+/// at most; fewer when that many rows would take more than `BLOCK_BYTES`.
+const BLOCK_ROWS: usize = 256;
+/// Below this many rows, prediction goes row by row, many trees at once
+/// (`few_rows_into`), instead of rows in lockstep.
+const FEW_ROWS: usize = 8;
+/// Bytes of input rows per block, at most (unless 16 rows take more).
+const BLOCK_BYTES: usize = 256 << 10;
 /// Below this many row × tree steps prediction stays on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
 /// Largest category code XGBoost accepts (`OutOfRangeCat()`, 2^24).
@@ -205,6 +218,10 @@ pub struct PredictOptions {
     /// Worker threads for large batches; 0 = one per available CPU. The
     /// result is bit-identical for any value.
     pub threads: usize,
+    /// Which instructions walk the trees ([`Kernel::Auto`]: the widest the
+    /// CPU has). The result is bit-identical for every kernel; asking for
+    /// one the CPU lacks is an [`Error::Usage`].
+    pub kernel: Kernel,
 }
 
 /// The objective's output transform (`PredTransform`).
@@ -330,6 +347,7 @@ const LEAF: u32 = 1 << 31;
 /// bits; for a categorical split, `value` holds the index of its category
 /// set as bits.
 #[derive(Debug, Clone, Copy)]
+#[repr(C)] // the SIMD walks address the fields as words 0, 1, 2
 struct Node {
     right: u32,
     flags: u32,
@@ -385,6 +403,8 @@ struct Forest {
     depth: Vec<u32>,
     /// Trees with a categorical split (walked row by row).
     has_cats: Vec<bool>,
+    /// Heap layouts of the shallow trees (faster to walk).
+    heaps: lockstep::Heaps,
     /// Output groups per `ntree_limit` unit (XGBoost's `num_output_group`).
     ntree_groups: usize,
     accumulate: Accumulate,
@@ -850,6 +870,16 @@ impl<'m> Predictor<'m> {
             )));
         }
         let range = self.tree_range(opts.limit)?;
+        let kernel = match opts.kernel {
+            Kernel::Auto => Kernel::best(),
+            k if k.is_available() => k,
+            k => {
+                return Err(usage(format!(
+                    "this CPU cannot run the {} prediction kernel",
+                    k.name()
+                )));
+            }
+        };
         let g = self.groups;
         let rows = x.rows();
         let mut margins = vec![0f32; rows.saturating_mul(g)];
@@ -861,7 +891,7 @@ impl<'m> Predictor<'m> {
         }
         .min(rows.div_ceil(BLOCK_ROWS).max(1));
         if threads <= 1 || work < PARALLEL_MIN_WORK {
-            self.margins_into(x, 0, range.clone(), &mut margins);
+            self.margins_into(x, 0, range.clone(), kernel, &mut margins);
         } else {
             // Chunks of whole blocks taken from a shared queue by the workers
             // and this thread (which does everything if no thread can be
@@ -880,7 +910,7 @@ impl<'m> Predictor<'m> {
                     let Some((first, chunk)) = next else {
                         break;
                     };
-                    self.margins_into(x, first, range.clone(), chunk);
+                    self.margins_into(x, first, range.clone(), kernel, chunk);
                 }
             };
             std::thread::scope(|s| {
@@ -920,6 +950,7 @@ impl<'m> Predictor<'m> {
         x: &DenseMatrix,
         first: usize,
         range: std::ops::Range<usize>,
+        kernel: Kernel,
         out: &mut [f32],
     ) {
         let g = self.groups;
@@ -940,80 +971,168 @@ impl<'m> Predictor<'m> {
                     }
                 }
             }
+            Engine::Trees(f) if out.len() / g < FEW_ROWS => {
+                self.few_rows_into(f, x, first, range, out);
+            }
             Engine::Trees(f) => {
                 let onto_base = f.accumulate == Accumulate::OntoBase;
                 // Each block's rows, padded with a NaN column that every
                 // feature the rows lack maps to.
                 let cols = x.cols();
                 let stride = cols + 1;
-                let block_rows = BLOCK_ROWS.min(out.len() / g);
+                let kernel = lockstep::usable(kernel, f.nodes.len(), stride);
+                // Whole SIMD vectors of rows (16 at most); the padding rows
+                // walk too, and their leaves are not used.
+                let block_rows = (BLOCK_BYTES / 4 / stride)
+                    .min(BLOCK_ROWS)
+                    .min((out.len() / g).next_multiple_of(16))
+                    .max(16)
+                    / 16
+                    * 16;
                 let mut buf = vec![f32::NAN; block_rows * stride];
-                let mut idx = [0u32; BLOCK_ROWS];
-                for (b, block) in out.chunks_mut(BLOCK_ROWS * g).enumerate() {
-                    let r0 = first + b * BLOCK_ROWS;
+                let mut idx = vec![0u32; block_rows];
+                // The block's sums, group by group (row r of group k at
+                // k × block_rows + r), so that a tree's leaves add to
+                // consecutive values.
+                let mut acc = vec![0f32; g * block_rows];
+                for (b, block) in out.chunks_mut(block_rows * g).enumerate() {
+                    let r0 = first + b * block_rows;
                     let nrows = block.len() / g;
-                    for (r, o) in block.chunks_mut(g).enumerate() {
+                    for r in 0..nrows {
                         buf[r * stride..r * stride + cols].copy_from_slice(x.row(r0 + r));
-                        if onto_base {
-                            o.copy_from_slice(&self.base);
-                        } else {
-                            o.fill(0.0);
-                        }
                     }
+                    for (k, sums) in acc.chunks_mut(block_rows).enumerate() {
+                        sums.fill(if onto_base { self.base[k] } else { 0.0 });
+                    }
+                    let rows = lockstep::Block {
+                        buf: &buf,
+                        stride,
+                        cols,
+                    };
                     for t in range.clone() {
-                        let root = f.roots[t];
                         let group = f.group_of[t];
-                        let w = f.weights.as_ref().map(|w| w[t]);
-                        if f.has_cats[t] {
-                            for (r, i) in idx.iter_mut().enumerate().take(nrows) {
-                                *i = f.leaf_index(root, x.row(r0 + r));
+                        let weight = f.weights.as_ref().map(|w| w[t]);
+                        let heap = if f.has_cats[t] { None } else { f.heaps.of(t) };
+                        match heap {
+                            // The common case: the walk adds the leaves.
+                            Some(heap) if group != u32::MAX => {
+                                let start = group as usize * block_rows;
+                                let sink = lockstep::Sink::Sum {
+                                    acc: &mut acc[start..start + nrows],
+                                    weight,
+                                };
+                                lockstep::walk_heap(kernel, &heap, &rows, sink);
+                                continue;
                             }
-                        } else {
-                            // All rows of the block walk the tree in lockstep,
-                            // one level per step, without data-dependent
-                            // branches (leaves point to themselves).
-                            let idx = &mut idx[..nrows];
-                            idx.fill(root);
-                            for _ in 0..f.depth[t] {
-                                for (i, row) in idx.iter_mut().zip(buf.chunks_exact(stride)) {
-                                    let n = &f.nodes[*i as usize];
-                                    let feat = ((n.flags & FEAT_MASK) as usize).min(cols);
-                                    let v = row[feat];
-                                    let dl = n.flags & DEFAULT_LEFT != 0;
-                                    let left = (v < n.value) | (v.is_nan() & dl);
-                                    // Arithmetic select: a branch here would be
-                                    // mispredicted half the time.
-                                    let m = u32::from(left).wrapping_neg();
-                                    *i = ((*i + 1) & m) | (n.right & !m);
+                            Some(heap) => {
+                                let sink = lockstep::Sink::Leaf(&mut idx[..nrows]);
+                                lockstep::walk_heap(kernel, &heap, &rows, sink);
+                            }
+                            None if f.has_cats[t] => {
+                                for (r, i) in idx.iter_mut().enumerate().take(nrows) {
+                                    *i = f.leaf_index(f.roots[t], x.row(r0 + r));
                                 }
                             }
+                            None => lockstep::walk(
+                                kernel,
+                                &f.nodes,
+                                f.roots[t],
+                                f.depth[t],
+                                &rows,
+                                &mut idx[..nrows],
+                            ),
                         }
-                        for (r, o) in block.chunks_mut(g).enumerate() {
-                            let leaf = &f.nodes[idx[r] as usize];
+                        let add = |v: f32| match weight {
+                            Some(w) => v * w,
+                            None => v,
+                        };
+                        for (r, &i) in idx.iter().enumerate().take(nrows) {
+                            let leaf = &f.nodes[i as usize];
                             if group == u32::MAX {
                                 let off = leaf.value.to_bits() as usize;
                                 let vals = &f.leaf_vectors[off..off + g];
-                                for (slot, &v) in o.iter_mut().zip(vals) {
-                                    *slot += match w {
-                                        Some(w) => v * w,
-                                        None => v,
-                                    };
+                                for (k, &v) in vals.iter().enumerate() {
+                                    acc[k * block_rows + r] += add(v);
                                 }
                             } else {
-                                o[group as usize] += match w {
-                                    Some(w) => leaf.value * w,
-                                    None => leaf.value,
-                                };
+                                acc[group as usize * block_rows + r] += add(leaf.value);
                             }
                         }
                     }
-                    if !onto_base {
-                        for o in block.chunks_mut(g) {
-                            for (slot, &b) in o.iter_mut().zip(&self.base) {
-                                *slot += b;
-                            }
+                    for (r, o) in block.chunks_mut(g).enumerate() {
+                        for (k, slot) in o.iter_mut().enumerate() {
+                            let sum = acc[k * block_rows + r];
+                            *slot = if onto_base { sum } else { sum + self.base[k] };
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Margins of a few rows (fewer than fill a SIMD walk): row by row,
+    /// with runs of heap trees walked together
+    /// ([`lockstep::heaps_for_row`]), leaves added in tree order.
+    fn few_rows_into(
+        &self,
+        f: &Forest,
+        x: &DenseMatrix,
+        first: usize,
+        range: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
+        let g = self.groups;
+        let onto_base = f.accumulate == Accumulate::OntoBase;
+        let cols = x.cols();
+        let mut row = vec![f32::NAN; cols + 1];
+        let mut views = Vec::with_capacity(lockstep::TREES_AT_ONCE);
+        let mut values = [0f32; lockstep::TREES_AT_ONCE];
+        let add = |t: usize, v: f32| match &f.weights {
+            Some(w) => v * w[t],
+            None => v,
+        };
+        for (r, o) in out.chunks_mut(g).enumerate() {
+            row[..cols].copy_from_slice(x.row(first + r));
+            if onto_base {
+                o.copy_from_slice(&self.base);
+            } else {
+                o.fill(0.0);
+            }
+            let mut t = range.start;
+            while t < range.end {
+                let start = t;
+                views.clear();
+                while t < range.end && views.len() < lockstep::TREES_AT_ONCE {
+                    let simple = f.group_of[t] != u32::MAX && !f.has_cats[t];
+                    match f.heaps.of(t).filter(|_| simple) {
+                        Some(view) => views.push(view),
+                        None => break,
+                    }
+                    t += 1;
+                }
+                if views.is_empty() {
+                    // This tree on its own, in preorder.
+                    let leaf = &f.nodes[f.leaf_index(f.roots[t], x.row(first + r)) as usize];
+                    match f.group_of[t] {
+                        u32::MAX => {
+                            let off = leaf.value.to_bits() as usize;
+                            for (slot, &v) in o.iter_mut().zip(&f.leaf_vectors[off..off + g]) {
+                                *slot += add(t, v);
+                            }
+                        }
+                        group => o[group as usize] += add(t, leaf.value),
+                    }
+                    t += 1;
+                    continue;
+                }
+                lockstep::heaps_for_row(&views, &row, cols, &mut values);
+                for (k, &v) in values[..views.len()].iter().enumerate() {
+                    o[f.group_of[start + k] as usize] += add(start + k, v);
+                }
+            }
+            if !onto_base {
+                for (slot, &b) in o.iter_mut().zip(&self.base) {
+                    *slot += b;
                 }
             }
         }
@@ -1122,6 +1241,7 @@ fn compile_forest(
         bounds: Vec::new(),
         depth: Vec::with_capacity(n),
         has_cats: Vec::with_capacity(n),
+        heaps: lockstep::Heaps::default(),
         ntree_groups: groups,
         accumulate,
         cat_rule,
@@ -1129,6 +1249,12 @@ fn compile_forest(
     let mut any_vector = false;
     for (ti, tree) in t.trees.iter().enumerate() {
         let (root, depth, cats) = compile_tree(model, ti, tree, groups, num_feature, &mut forest)?;
+        if cats {
+            forest.heaps.push_none();
+        } else {
+            let count = forest.nodes.len() - root as usize;
+            forest.heaps.push(&forest.nodes, root, depth, count);
+        }
         forest.roots.push(root);
         forest.depth.push(depth);
         forest.has_cats.push(cats);
@@ -1151,6 +1277,7 @@ fn compile_forest(
             forest.group_of.push(g as u32);
         }
     }
+    forest.heaps.finish();
     // Round boundaries.
     let indptr = t
         .iteration_indptr
@@ -1492,6 +1619,7 @@ pub fn predict_as_container(
             margin,
             limit: plan.limit,
             threads: 0,
+            ..PredictOptions::default()
         },
     )
 }
@@ -2445,6 +2573,7 @@ pub fn check_sample(
                     margin: false,
                     limit: plan.limit,
                     threads: 0,
+                    ..PredictOptions::default()
                 },
             )?;
             let limit = plan
@@ -2471,6 +2600,95 @@ pub fn check_sample(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every fixture's margins, with its shallow trees walked as heaps and
+    /// with every tree walked in preorder, by every kernel this CPU runs,
+    /// for row counts that leave partial vectors and blocks, and for rows
+    /// wide enough to shrink the block: all bit-identical.
+    #[test]
+    fn heap_and_preorder_walks_agree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xgboost");
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
+        let kernels: Vec<Kernel> = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|k| k.is_available())
+            .collect();
+        let (mut heaps, mut trees) = (0usize, 0usize);
+        for e in index["entries"].as_array().unwrap() {
+            let file = e["file"].as_str().unwrap();
+            let Ok((model, _)) = super::super::read_model(&std::fs::read(root.join(file)).unwrap())
+            else {
+                continue;
+            };
+            let Ok(with_heaps) = Predictor::new(&model) else {
+                continue;
+            };
+            let mut preorder = with_heaps.clone();
+            if let Engine::Trees(f) = &mut preorder.engine {
+                trees += f.roots.len();
+                heaps += (0..f.roots.len())
+                    .filter(|&t| f.heaps.of(t).is_some())
+                    .count();
+                f.heaps = lockstep::Heaps::default();
+            }
+            let text = std::fs::read_to_string(root.join(e["input"].as_str().unwrap())).unwrap();
+            let x = parse_csv(&text).unwrap();
+            // The first 17 rows padded with missing columns to 5,000 (a
+            // 16-row block then) predict the same.
+            let (w, n) = (5_000, x.rows().min(17));
+            let mut wide = vec![f32::NAN; n * w];
+            for r in 0..n {
+                wide[r * w..r * w + x.cols()].copy_from_slice(x.row(r));
+            }
+            let wide = DenseMatrix::new(wide, n, w).unwrap();
+            let mut wide_heaps = with_heaps.clone();
+            wide_heaps.num_feature = w;
+            for rows in [0, 1, 15, 17, 100, x.rows()] {
+                let rows = rows.min(x.rows());
+                let sub = |x: &DenseMatrix| {
+                    let rows = rows.min(x.rows());
+                    DenseMatrix::new(x.values()[..rows * x.cols()].to_vec(), rows, x.cols())
+                        .unwrap()
+                };
+                let (narrow, wide) = (sub(&x), sub(&wide));
+                let run = |p: &Predictor<'_>, x: &DenseMatrix, kernel| {
+                    let opts = PredictOptions {
+                        margin: true,
+                        threads: 1,
+                        kernel,
+                        ..PredictOptions::default()
+                    };
+                    let out = p.predict(x, &opts).unwrap();
+                    out.values().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
+                let want = run(&preorder, &narrow, Kernel::Portable);
+                for &k in &kernels {
+                    assert_eq!(
+                        run(&with_heaps, &narrow, k),
+                        want,
+                        "{file}, {rows} rows, {k:?}"
+                    );
+                    assert_eq!(
+                        run(&preorder, &narrow, k),
+                        want,
+                        "{file}, {rows} rows, {k:?}"
+                    );
+                    if rows <= n && matches!(with_heaps.engine, Engine::Trees(_)) {
+                        assert_eq!(
+                            run(&wide_heaps, &wide, k),
+                            want,
+                            "{file}, {rows} wide rows, {k:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            trees > 5_000 && heaps > trees / 2,
+            "{heaps} heaps of {trees} trees"
+        );
+    }
 
     #[test]
     fn python_repr_matches_python() {

@@ -1,0 +1,320 @@
+//! AVX-512F walks: 16 rows per instruction (layouts, invariants and the
+//! step rule in `lockstep`).
+//!
+//! Up to four vectors (64 rows) walk together so that the gathers' latency
+//! overlaps. A preorder `Node` is `#[repr(C)]` {right, flags, value}: word
+//! 3i of the node array is node i's `right`, 3i + 1 its flags, 3i + 2 its
+//! threshold. A `HeapNode` is {flags, value}: words 2h and 2h + 1.
+
+use super::lockstep::{Block, HEAP_TOP, HeapView, Sink};
+use super::{DEFAULT_LEFT, FEAT_MASK, Node};
+use std::arch::x86_64::*;
+
+const LANES: usize = 16;
+/// Heap levels whose nodes are among the first 31, picked from registers by
+/// a permute instead of gathered.
+const TOP_LEVELS: u32 = 6;
+
+/// Per-block constants of the step.
+struct Step {
+    lane_rows: __m512i,
+    feat_mask: __m512i,
+    default_left: __m512i,
+    cols: __m512i,
+}
+
+impl Step {
+    #[target_feature(enable = "avx512f,avx2")]
+    fn new(block: &Block<'_>) -> Step {
+        Step {
+            lane_rows: _mm512_mullo_epi32(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                _mm512_set1_epi32(block.stride as i32),
+            ),
+            feat_mask: _mm512_set1_epi32(FEAT_MASK as i32),
+            default_left: _mm512_set1_epi32(DEFAULT_LEFT as i32),
+            cols: _mm512_set1_epi32(block.cols as i32),
+        }
+    }
+
+    /// Which lanes go left at nodes with these flags and thresholds.
+    ///
+    /// # Safety
+    /// `rows` points at 16 rows of `stride` values.
+    #[target_feature(enable = "avx512f,avx2")]
+    unsafe fn left(&self, flags: __m512i, thr: __m512, rows: *const f32) -> __mmask16 {
+        let feat = _mm512_min_epu32(_mm512_and_si512(flags, self.feat_mask), self.cols);
+        // SAFETY: lane r reads row r at a column <= cols < stride.
+        let x = unsafe {
+            _mm512_castsi512_ps(gather(rows.cast(), _mm512_add_epi32(self.lane_rows, feat)))
+        };
+        let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, thr);
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+        let dl = _mm512_test_epi32_mask(flags, self.default_left);
+        lt | (nan & dl)
+    }
+}
+
+// Zen 5 runs a gather of 16 elements (or of 8 pairs) much slower than two
+// (four) narrower ones: measured 74 k rows/s with 512-bit gathers, 133 k
+// with these, on the benchmark model. So the 16 lanes gather in halves.
+
+/// `base[at]` (32-bit words) for 16 lanes.
+///
+/// # Safety
+/// Every `base + at` is readable.
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn gather(base: *const i32, at: __m512i) -> __m512i {
+    // SAFETY: forwarded.
+    unsafe {
+        let lo = _mm256_i32gather_epi32::<4>(base, _mm512_castsi512_si256(at));
+        let hi = _mm256_i32gather_epi32::<4>(base, _mm512_extracti64x4_epi64::<1>(at));
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+}
+
+/// `base[at]` (8-byte pairs) for lanes 0 – 7 of `at`.
+///
+/// # Safety
+/// Every `base + at` is readable.
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn gather_pairs(base: *const i64, at: __m256i) -> __m512i {
+    // SAFETY: forwarded.
+    unsafe {
+        let lo = _mm256_i32gather_epi64::<8>(base, _mm256_castsi256_si128(at));
+        let hi = _mm256_i32gather_epi64::<8>(base, _mm256_extracti128_si256::<1>(at));
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+}
+
+/// The mask of the lanes of vector `v` that are rows `first + 16v ..` below
+/// `rows`.
+fn lanes(rows: usize, first: usize) -> __mmask16 {
+    let n = rows.saturating_sub(first).min(LANES);
+    ((1u32 << n) - 1) as __mmask16
+}
+
+/// Runs `group::<N>` over the rows `0..rows` in groups of up to four
+/// vectors.
+macro_rules! in_groups {
+    ($rows:expr, |$first:ident, $n:ident| $call:expr) => {{
+        let rows = $rows;
+        let mut $first = 0;
+        while $first < rows {
+            let $n = (rows - $first).div_ceil(LANES).min(8);
+            $call;
+            $first += $n * LANES;
+        }
+    }};
+}
+
+/// The preorder walk (see `lockstep::walk`).
+///
+/// # Safety
+/// The CPU has AVX-512F; `3 × nodes.len()` and `16 × stride` fit an i32;
+/// the block holds `idx.len()` rows rounded up to 16; every node reachable
+/// from `root` is in `nodes`.
+#[target_feature(enable = "avx512f,avx2")]
+pub(super) unsafe fn walk(
+    nodes: &[Node],
+    root: u32,
+    depth: u32,
+    block: &Block<'_>,
+    idx: &mut [u32],
+) {
+    let step = Step::new(block);
+    in_groups!(idx.len(), |first, n| {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match n {
+                8 => preorder::<8>(&step, nodes, root, depth, block, first, idx),
+                7 => preorder::<7>(&step, nodes, root, depth, block, first, idx),
+                6 => preorder::<6>(&step, nodes, root, depth, block, first, idx),
+                5 => preorder::<5>(&step, nodes, root, depth, block, first, idx),
+                4 => preorder::<4>(&step, nodes, root, depth, block, first, idx),
+                3 => preorder::<3>(&step, nodes, root, depth, block, first, idx),
+                2 => preorder::<2>(&step, nodes, root, depth, block, first, idx),
+                _ => preorder::<1>(&step, nodes, root, depth, block, first, idx),
+            }
+        }
+    });
+}
+
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn preorder<const N: usize>(
+    step: &Step,
+    nodes: &[Node],
+    root: u32,
+    depth: u32,
+    block: &Block<'_>,
+    first: usize,
+    out: &mut [u32],
+) {
+    let words = nodes.as_ptr().cast::<i32>();
+    let one = _mm512_set1_epi32(1);
+    let rows: [*const f32; N] =
+        std::array::from_fn(|v| block.buf[(first + v * LANES) * block.stride..].as_ptr());
+    let mut idx = [_mm512_set1_epi32(root as i32); N];
+    for _ in 0..depth {
+        for v in 0..N {
+            let i = idx[v];
+            let at = _mm512_add_epi32(i, _mm512_add_epi32(i, i));
+            // SAFETY: every lane is at a node of the tree (a walk moves only
+            // to `i + 1` from a split, its left child, or to `right`), so
+            // words 3i .. 3i + 2 are in `nodes`; rows as the caller says.
+            unsafe {
+                let right = gather(words, at);
+                let flags = gather(words.add(1), at);
+                let thr = _mm512_castsi512_ps(gather(words.add(2), at));
+                let left = step.left(flags, thr, rows[v]);
+                idx[v] = _mm512_mask_blend_epi32(left, right, _mm512_add_epi32(i, one));
+            }
+        }
+    }
+    for (v, &i) in idx.iter().enumerate() {
+        let at = first + v * LANES;
+        // SAFETY: only lanes below `out.len()` are stored.
+        unsafe {
+            _mm512_mask_storeu_epi32(out.as_mut_ptr().add(at).cast(), lanes(out.len(), at), i)
+        };
+    }
+}
+
+/// The heap walk (see `lockstep::walk_heap`).
+///
+/// # Safety
+/// The CPU has AVX-512F; `16 × stride` fits an i32; the block holds the
+/// sink's rows rounded up to 16; the view's slices have the lengths
+/// `HeapView` documents.
+#[target_feature(enable = "avx512f,avx2")]
+pub(super) unsafe fn walk_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink: Sink<'_>) {
+    let step = Step::new(block);
+    // The top five levels' flags and thresholds, in four registers.
+    let mut flags = [0u32; HEAP_TOP];
+    let mut values = [0f32; HEAP_TOP];
+    for (k, n) in heap.nodes.iter().take(HEAP_TOP).enumerate() {
+        flags[k] = n.flags;
+        values[k] = n.value;
+    }
+    // SAFETY: unaligned loads of 16 values from 64-value arrays.
+    let top = unsafe {
+        let f = |k: usize| _mm512_loadu_si512(flags[k..].as_ptr().cast());
+        let v = |k: usize| _mm512_castps_si512(_mm512_loadu_ps(values[k..].as_ptr()));
+        [f(0), f(16), f(32), f(48), v(0), v(16), v(32), v(48)]
+    };
+    let rows = match &sink {
+        Sink::Leaf(i) => i.len(),
+        Sink::Sum { acc, .. } => acc.len(),
+    };
+    in_groups!(rows, |first, n| {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match n {
+                8 => heap_group::<8>(&step, &top, heap, block, first, &mut sink),
+                7 => heap_group::<7>(&step, &top, heap, block, first, &mut sink),
+                6 => heap_group::<6>(&step, &top, heap, block, first, &mut sink),
+                5 => heap_group::<5>(&step, &top, heap, block, first, &mut sink),
+                4 => heap_group::<4>(&step, &top, heap, block, first, &mut sink),
+                3 => heap_group::<3>(&step, &top, heap, block, first, &mut sink),
+                2 => heap_group::<2>(&step, &top, heap, block, first, &mut sink),
+                _ => heap_group::<1>(&step, &top, heap, block, first, &mut sink),
+            }
+        }
+    });
+}
+
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn heap_group<const N: usize>(
+    step: &Step,
+    top: &[__m512i; 8],
+    heap: &HeapView<'_>,
+    block: &Block<'_>,
+    first: usize,
+    sink: &mut Sink<'_>,
+) {
+    let words = heap.nodes.as_ptr().cast::<i32>();
+    let one = _mm512_set1_epi32(1);
+    let two = _mm512_set1_epi32(2);
+    let rows: [*const f32; N] =
+        std::array::from_fn(|v| block.buf[(first + v * LANES) * block.stride..].as_ptr());
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_add_epi32(even, one);
+    let thirty_two = _mm512_set1_epi32(32);
+    let mut idx = [_mm512_setzero_si512(); N];
+    for level in 0..heap.depth {
+        for v in 0..N {
+            let i = idx[v];
+            let (flags, thr) = if level + 1 == TOP_LEVELS {
+                // Nodes 31 – 62: index bits 0 – 4 pick from each register
+                // pair, bit 5 picks the pair.
+                let high = _mm512_test_epi32_mask(i, thirty_two);
+                let pick = |t: usize| {
+                    _mm512_mask_blend_epi32(
+                        high,
+                        _mm512_permutex2var_epi32(top[t], i, top[t + 1]),
+                        _mm512_permutex2var_epi32(top[t + 2], i, top[t + 3]),
+                    )
+                };
+                (pick(0), _mm512_castsi512_ps(pick(4)))
+            } else if level < TOP_LEVELS {
+                // Every lane is at a node below 31: index bits 0 – 4 pick
+                // it from the register pair.
+                (
+                    _mm512_permutex2var_epi32(top[0], i, top[1]),
+                    _mm512_castsi512_ps(_mm512_permutex2var_epi32(top[4], i, top[5])),
+                )
+            } else {
+                // SAFETY: at a level below `depth` every lane is at a heap
+                // position below 2^depth − 1, a node of the view.
+                unsafe {
+                    // One 8-byte gather per node: {flags, threshold} pairs
+                    // of lanes 0 – 7 and 8 – 15, then split.
+                    let pairs = words.cast::<i64>();
+                    let a = gather_pairs(pairs, _mm512_castsi512_si256(i));
+                    let b = gather_pairs(pairs, _mm512_extracti64x4_epi64::<1>(i));
+                    (
+                        _mm512_permutex2var_epi32(a, even, b),
+                        _mm512_castsi512_ps(_mm512_permutex2var_epi32(a, odd, b)),
+                    )
+                }
+            };
+            // SAFETY: rows as the caller says.
+            let left = unsafe { step.left(flags, thr, rows[v]) };
+            // Children of h: 2h + 1 (left) and 2h + 2 (right).
+            let right = _mm512_add_epi32(_mm512_add_epi32(i, i), two);
+            idx[v] = _mm512_mask_sub_epi32(right, left, right, one);
+        }
+    }
+    let inner = _mm512_set1_epi32((1i32 << heap.depth) - 1);
+    for (v, &i) in idx.iter().enumerate() {
+        let at = first + v * LANES;
+        // Bottom slots 0 ..= 2^depth − 1: inside the leaf arrays.
+        let slot = _mm512_sub_epi32(i, inner);
+        match sink {
+            Sink::Leaf(out) => {
+                let k = lanes(out.len(), at);
+                // SAFETY: slots index `leaf_index`; only lanes below
+                // `out.len()` are stored.
+                unsafe {
+                    let leaf = gather(heap.leaf_index.as_ptr().cast(), slot);
+                    _mm512_mask_storeu_epi32(out.as_mut_ptr().add(at).cast(), k, leaf);
+                }
+            }
+            Sink::Sum { acc, weight } => {
+                let k = lanes(acc.len(), at);
+                // SAFETY: slots index `leaf_value`; only lanes below
+                // `acc.len()` are loaded and stored.
+                unsafe {
+                    let mut value =
+                        _mm512_castsi512_ps(gather(heap.leaf_value.as_ptr().cast(), slot));
+                    if let Some(w) = weight {
+                        value = _mm512_mul_ps(value, _mm512_set1_ps(*w));
+                    }
+                    let p = acc.as_mut_ptr().add(at);
+                    let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(k, p), value);
+                    _mm512_mask_storeu_ps(p, k, sum);
+                }
+            }
+        }
+    }
+}
