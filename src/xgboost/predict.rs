@@ -100,7 +100,7 @@ pub const MAX_DENSE_VALUES: usize = 1 << 28;
 
 /// Rows evaluated together, tree by tree (keeps a tree hot in the cache),
 /// at most; fewer when that many rows would take more than `BLOCK_BYTES`.
-const BLOCK_ROWS: usize = 256;
+const BLOCK_ROWS: usize = 128;
 /// Below this many rows, prediction goes row by row, many trees at once
 /// (`few_rows_into`), instead of rows in lockstep.
 const FEW_ROWS: usize = 8;
@@ -976,20 +976,17 @@ impl<'m> Predictor<'m> {
             }
             Engine::Trees(f) => {
                 let onto_base = f.accumulate == Accumulate::OntoBase;
-                // Each block's rows, padded with a NaN column that every
-                // feature the rows lack maps to.
+                // Each block's rows, column by column, with a NaN column
+                // that every feature the rows lack maps to (`lockstep::Block`).
                 let cols = x.cols();
-                let stride = cols + 1;
-                let kernel = lockstep::usable(kernel, f.nodes.len(), stride);
-                // Whole SIMD vectors of rows (16 at most); the padding rows
-                // walk too, and their leaves are not used.
-                let block_rows = (BLOCK_BYTES / 4 / stride)
-                    .min(BLOCK_ROWS)
-                    .min((out.len() / g).next_multiple_of(16))
-                    .max(16)
-                    / 16
-                    * 16;
-                let mut buf = vec![f32::NAN; block_rows * stride];
+                // A power of two (16 – 256) rows of BLOCK_BYTES at most, no
+                // more than the rows there are.
+                let fit = (BLOCK_BYTES / 4 / (cols + 1)).clamp(16, BLOCK_ROWS);
+                let block_rows = (1usize << fit.ilog2())
+                    .min((out.len() / g).next_power_of_two())
+                    .max(16);
+                let kernel = lockstep::usable(kernel, f.nodes.len(), (cols + 1) * block_rows);
+                let mut buf = vec![f32::NAN; (cols + 1) * block_rows];
                 let mut idx = vec![0u32; block_rows];
                 // The block's sums, group by group (row r of group k at
                 // k × block_rows + r), so that a tree's leaves add to
@@ -999,14 +996,16 @@ impl<'m> Predictor<'m> {
                     let r0 = first + b * block_rows;
                     let nrows = block.len() / g;
                     for r in 0..nrows {
-                        buf[r * stride..r * stride + cols].copy_from_slice(x.row(r0 + r));
+                        for (c, &v) in x.row(r0 + r).iter().enumerate() {
+                            buf[c * block_rows + r] = v;
+                        }
                     }
                     for (k, sums) in acc.chunks_mut(block_rows).enumerate() {
                         sums.fill(if onto_base { self.base[k] } else { 0.0 });
                     }
                     let rows = lockstep::Block {
                         buf: &buf,
-                        stride,
+                        rows: block_rows,
                         cols,
                     };
                     for t in range.clone() {

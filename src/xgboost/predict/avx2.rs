@@ -9,10 +9,14 @@ const LANES: usize = 8;
 /// Heap levels whose nodes are among the first 31, picked from registers by
 /// permutes instead of gathered.
 const TOP_LEVELS: u32 = 4;
+/// Heap levels walked by comparing whole feature columns, node by node.
+const SCAN_LEVELS: u32 = 3;
 
 /// Per-block constants of the step.
 struct Step {
-    lane_rows: __m256i,
+    buf: *const f32,
+    /// log2 of the block's rows per column.
+    shift: __m256i,
     feat_mask: __m256i,
     default_left: __m256i,
     cols: __m256i,
@@ -22,10 +26,8 @@ impl Step {
     #[target_feature(enable = "avx2")]
     fn new(block: &Block<'_>) -> Step {
         Step {
-            lane_rows: _mm256_mullo_epi32(
-                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                _mm256_set1_epi32(block.stride as i32),
-            ),
+            buf: block.buf.as_ptr(),
+            shift: _mm256_set1_epi32(block.rows.trailing_zeros() as i32),
             feat_mask: _mm256_set1_epi32(FEAT_MASK as i32),
             default_left: _mm256_set1_epi32(DEFAULT_LEFT as i32),
             cols: _mm256_set1_epi32(block.cols as i32),
@@ -36,12 +38,13 @@ impl Step {
     /// thresholds.
     ///
     /// # Safety
-    /// `rows` points at 8 rows of `stride` values.
+    /// Every lane of `rows` is a row of the block (below its `rows`).
     #[target_feature(enable = "avx2")]
-    unsafe fn left(&self, flags: __m256i, thr: __m256, rows: *const f32) -> __m256i {
+    unsafe fn left(&self, flags: __m256i, thr: __m256, rows: __m256i) -> __m256i {
         let feat = _mm256_min_epu32(_mm256_and_si256(flags, self.feat_mask), self.cols);
-        // SAFETY: lane r reads row r at a column <= cols < stride.
-        let x = unsafe { _mm256_i32gather_ps::<4>(rows, _mm256_add_epi32(self.lane_rows, feat)) };
+        let at = _mm256_add_epi32(_mm256_sllv_epi32(feat, self.shift), rows);
+        // SAFETY: column <= cols, row < rows: inside the block.
+        let x = unsafe { _mm256_i32gather_ps::<4>(self.buf, at) };
         let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(x, thr);
         let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x);
         let dl = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
@@ -103,7 +106,7 @@ macro_rules! in_groups {
 /// The preorder walk (see `lockstep::walk`).
 ///
 /// # Safety
-/// The CPU has AVX2; `3 × nodes.len()` and `8 × stride` fit an i32; the
+/// The CPU has AVX2; `3 × nodes.len()` and the block's values fit an i32 index; the
 /// block holds `idx.len()` rows rounded up to 8; every node reachable from
 /// `root` is in `nodes`.
 #[target_feature(enable = "avx2")]
@@ -119,14 +122,14 @@ pub(super) unsafe fn walk(
         // SAFETY: forwarded from the caller.
         unsafe {
             match n {
-                8 => preorder::<8>(&step, nodes, root, depth, block, first, idx),
-                7 => preorder::<7>(&step, nodes, root, depth, block, first, idx),
-                6 => preorder::<6>(&step, nodes, root, depth, block, first, idx),
-                5 => preorder::<5>(&step, nodes, root, depth, block, first, idx),
-                4 => preorder::<4>(&step, nodes, root, depth, block, first, idx),
-                3 => preorder::<3>(&step, nodes, root, depth, block, first, idx),
-                2 => preorder::<2>(&step, nodes, root, depth, block, first, idx),
-                _ => preorder::<1>(&step, nodes, root, depth, block, first, idx),
+                8 => preorder::<8>(&step, nodes, root, depth, first, idx),
+                7 => preorder::<7>(&step, nodes, root, depth, first, idx),
+                6 => preorder::<6>(&step, nodes, root, depth, first, idx),
+                5 => preorder::<5>(&step, nodes, root, depth, first, idx),
+                4 => preorder::<4>(&step, nodes, root, depth, first, idx),
+                3 => preorder::<3>(&step, nodes, root, depth, first, idx),
+                2 => preorder::<2>(&step, nodes, root, depth, first, idx),
+                _ => preorder::<1>(&step, nodes, root, depth, first, idx),
             }
         }
     });
@@ -138,14 +141,17 @@ unsafe fn preorder<const N: usize>(
     nodes: &[Node],
     root: u32,
     depth: u32,
-    block: &Block<'_>,
     first: usize,
     out: &mut [u32],
 ) {
     let words = nodes.as_ptr().cast::<i32>();
     let one = _mm256_set1_epi32(1);
-    let rows: [*const f32; N] =
-        std::array::from_fn(|v| block.buf[(first + v * LANES) * block.stride..].as_ptr());
+    let rows: [__m256i; N] = std::array::from_fn(|v| {
+        _mm256_add_epi32(
+            _mm256_set1_epi32((first + v * LANES) as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    });
     let mut idx = [_mm256_set1_epi32(root as i32); N];
     for _ in 0..depth {
         for v in 0..N {
@@ -171,7 +177,7 @@ unsafe fn preorder<const N: usize>(
 /// The heap walk (see `lockstep::walk_heap`).
 ///
 /// # Safety
-/// The CPU has AVX2; `8 × stride` fits an i32; the block holds the sink's
+/// The CPU has AVX2; the block's values fit an i32 index; the block holds the sink's
 /// rows rounded up to 8; the view's slices have the lengths `HeapView`
 /// documents.
 #[target_feature(enable = "avx2")]
@@ -222,10 +228,42 @@ unsafe fn heap_group<const N: usize>(
 ) {
     let words = heap.nodes.as_ptr().cast::<i32>();
     let two = _mm256_set1_epi32(2);
-    let rows: [*const f32; N] =
-        std::array::from_fn(|v| block.buf[(first + v * LANES) * block.stride..].as_ptr());
+    let rows: [__m256i; N] = std::array::from_fn(|v| {
+        _mm256_add_epi32(
+            _mm256_set1_epi32((first + v * LANES) as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    });
     let mut idx = [_mm256_setzero_si256(); N];
     for level in 0..heap.depth {
+        if level < SCAN_LEVELS {
+            // As in the AVX-512 walk: node by node, whole feature columns.
+            let mut left = [_mm256_setzero_si256(); N];
+            let nodes = (1usize << level) - 1..(2usize << level) - 1;
+            for (c, node) in nodes.clone().zip(&heap.nodes[nodes]) {
+                let col = (node.flags & FEAT_MASK).min(block.cols as u32) as usize;
+                let column = block.buf[col * block.rows + first..][..N * LANES].as_ptr();
+                let thr = _mm256_set1_ps(node.value);
+                let dl = node.flags & DEFAULT_LEFT != 0;
+                let here = _mm256_set1_epi32(c as i32);
+                for v in 0..N {
+                    // SAFETY: `column` has N × 8 values (sliced above).
+                    let x = unsafe { _mm256_loadu_ps(column.add(v * LANES)) };
+                    let mut go = _mm256_cmp_ps::<_CMP_LT_OQ>(x, thr);
+                    if dl {
+                        go = _mm256_or_ps(go, _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x));
+                    }
+                    let at = _mm256_cmpeq_epi32(idx[v], here);
+                    left[v] =
+                        _mm256_or_si256(left[v], _mm256_and_si256(at, _mm256_castps_si256(go)));
+                }
+            }
+            for v in 0..N {
+                let right = _mm256_add_epi32(_mm256_add_epi32(idx[v], idx[v]), two);
+                idx[v] = _mm256_add_epi32(right, left[v]);
+            }
+            continue;
+        }
         for v in 0..N {
             let i = idx[v];
             let (flags, thr) = if level < TOP_LEVELS {

@@ -14,10 +14,14 @@ const LANES: usize = 16;
 /// Heap levels whose nodes are among the first 31, picked from registers by
 /// a permute instead of gathered.
 const TOP_LEVELS: u32 = 6;
+/// Heap levels walked by comparing whole feature columns, node by node.
+const SCAN_LEVELS: u32 = 3;
 
 /// Per-block constants of the step.
 struct Step {
-    lane_rows: __m512i,
+    buf: *const f32,
+    /// log2 of the block's rows per column.
+    shift: __m512i,
     feat_mask: __m512i,
     default_left: __m512i,
     cols: __m512i,
@@ -27,10 +31,8 @@ impl Step {
     #[target_feature(enable = "avx512f,avx2")]
     fn new(block: &Block<'_>) -> Step {
         Step {
-            lane_rows: _mm512_mullo_epi32(
-                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                _mm512_set1_epi32(block.stride as i32),
-            ),
+            buf: block.buf.as_ptr(),
+            shift: _mm512_set1_epi32(block.rows.trailing_zeros() as i32),
             feat_mask: _mm512_set1_epi32(FEAT_MASK as i32),
             default_left: _mm512_set1_epi32(DEFAULT_LEFT as i32),
             cols: _mm512_set1_epi32(block.cols as i32),
@@ -40,14 +42,13 @@ impl Step {
     /// Which lanes go left at nodes with these flags and thresholds.
     ///
     /// # Safety
-    /// `rows` points at 16 rows of `stride` values.
+    /// Every lane of `rows` is a row of the block (below its `rows`).
     #[target_feature(enable = "avx512f,avx2")]
-    unsafe fn left(&self, flags: __m512i, thr: __m512, rows: *const f32) -> __mmask16 {
+    unsafe fn left(&self, flags: __m512i, thr: __m512, rows: __m512i) -> __mmask16 {
         let feat = _mm512_min_epu32(_mm512_and_si512(flags, self.feat_mask), self.cols);
-        // SAFETY: lane r reads row r at a column <= cols < stride.
-        let x = unsafe {
-            _mm512_castsi512_ps(gather(rows.cast(), _mm512_add_epi32(self.lane_rows, feat)))
-        };
+        let at = _mm512_add_epi32(_mm512_sllv_epi32(feat, self.shift), rows);
+        // SAFETY: column <= cols, row < rows: inside the block.
+        let x = unsafe { _mm512_castsi512_ps(gather(self.buf.cast(), at)) };
         let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, thr);
         let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
         let dl = _mm512_test_epi32_mask(flags, self.default_left);
@@ -111,7 +112,7 @@ macro_rules! in_groups {
 /// The preorder walk (see `lockstep::walk`).
 ///
 /// # Safety
-/// The CPU has AVX-512F; `3 × nodes.len()` and `16 × stride` fit an i32;
+/// The CPU has AVX-512F; `3 × nodes.len()` and the block's values fit an i32 index;
 /// the block holds `idx.len()` rows rounded up to 16; every node reachable
 /// from `root` is in `nodes`.
 #[target_feature(enable = "avx512f,avx2")]
@@ -127,14 +128,14 @@ pub(super) unsafe fn walk(
         // SAFETY: forwarded from the caller.
         unsafe {
             match n {
-                8 => preorder::<8>(&step, nodes, root, depth, block, first, idx),
-                7 => preorder::<7>(&step, nodes, root, depth, block, first, idx),
-                6 => preorder::<6>(&step, nodes, root, depth, block, first, idx),
-                5 => preorder::<5>(&step, nodes, root, depth, block, first, idx),
-                4 => preorder::<4>(&step, nodes, root, depth, block, first, idx),
-                3 => preorder::<3>(&step, nodes, root, depth, block, first, idx),
-                2 => preorder::<2>(&step, nodes, root, depth, block, first, idx),
-                _ => preorder::<1>(&step, nodes, root, depth, block, first, idx),
+                8 => preorder::<8>(&step, nodes, root, depth, first, idx),
+                7 => preorder::<7>(&step, nodes, root, depth, first, idx),
+                6 => preorder::<6>(&step, nodes, root, depth, first, idx),
+                5 => preorder::<5>(&step, nodes, root, depth, first, idx),
+                4 => preorder::<4>(&step, nodes, root, depth, first, idx),
+                3 => preorder::<3>(&step, nodes, root, depth, first, idx),
+                2 => preorder::<2>(&step, nodes, root, depth, first, idx),
+                _ => preorder::<1>(&step, nodes, root, depth, first, idx),
             }
         }
     });
@@ -146,14 +147,17 @@ unsafe fn preorder<const N: usize>(
     nodes: &[Node],
     root: u32,
     depth: u32,
-    block: &Block<'_>,
     first: usize,
     out: &mut [u32],
 ) {
     let words = nodes.as_ptr().cast::<i32>();
     let one = _mm512_set1_epi32(1);
-    let rows: [*const f32; N] =
-        std::array::from_fn(|v| block.buf[(first + v * LANES) * block.stride..].as_ptr());
+    let rows: [__m512i; N] = std::array::from_fn(|v| {
+        _mm512_add_epi32(
+            _mm512_set1_epi32((first + v * LANES) as i32),
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        )
+    });
     let mut idx = [_mm512_set1_epi32(root as i32); N];
     for _ in 0..depth {
         for v in 0..N {
@@ -183,7 +187,7 @@ unsafe fn preorder<const N: usize>(
 /// The heap walk (see `lockstep::walk_heap`).
 ///
 /// # Safety
-/// The CPU has AVX-512F; `16 × stride` fits an i32; the block holds the
+/// The CPU has AVX-512F; the block's values fit an i32 index; the block holds the
 /// sink's rows rounded up to 16; the view's slices have the lengths
 /// `HeapView` documents.
 #[target_feature(enable = "avx512f,avx2")]
@@ -235,13 +239,45 @@ unsafe fn heap_group<const N: usize>(
     let words = heap.nodes.as_ptr().cast::<i32>();
     let one = _mm512_set1_epi32(1);
     let two = _mm512_set1_epi32(2);
-    let rows: [*const f32; N] =
-        std::array::from_fn(|v| block.buf[(first + v * LANES) * block.stride..].as_ptr());
+    let rows: [__m512i; N] = std::array::from_fn(|v| {
+        _mm512_add_epi32(
+            _mm512_set1_epi32((first + v * LANES) as i32),
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        )
+    });
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_add_epi32(even, one);
     let thirty_two = _mm512_set1_epi32(32);
     let mut idx = [_mm512_setzero_si512(); N];
     for level in 0..heap.depth {
+        if level < SCAN_LEVELS {
+            // Few nodes at this level: for each, compare the whole column of
+            // its feature (contiguous loads, no gather), and keep the
+            // answer in the lanes at that node.
+            let mut left = [0 as __mmask16; N];
+            let nodes = (1usize << level) - 1..(2usize << level) - 1;
+            for (c, node) in nodes.clone().zip(&heap.nodes[nodes]) {
+                let col = (node.flags & FEAT_MASK).min(block.cols as u32) as usize;
+                let column = block.buf[col * block.rows + first..][..N * LANES].as_ptr();
+                let thr = _mm512_set1_ps(node.value);
+                let dl = node.flags & DEFAULT_LEFT != 0;
+                let here = _mm512_set1_epi32(c as i32);
+                for v in 0..N {
+                    // SAFETY: `column` has N × 16 values (sliced above).
+                    let x = unsafe { _mm512_loadu_ps(column.add(v * LANES)) };
+                    let mut go = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, thr);
+                    if dl {
+                        go |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+                    }
+                    left[v] |= _mm512_mask_cmpeq_epi32_mask(go, idx[v], here);
+                }
+            }
+            for v in 0..N {
+                let right = _mm512_add_epi32(_mm512_add_epi32(idx[v], idx[v]), two);
+                idx[v] = _mm512_mask_sub_epi32(right, left[v], right, one);
+            }
+            continue;
+        }
         for v in 0..N {
             let i = idx[v];
             let (flags, thr) = if level + 1 == TOP_LEVELS {

@@ -73,38 +73,43 @@ impl Kernel {
     }
 }
 
-/// Rows of a block, as the walks read them: `rows` rows of `stride` values,
-/// where column `cols` (and any row past the real ones) is NaN.
+/// Rows of a block, as the walks read them: column by column (row `r`'s
+/// feature `c` at `buf[c × rows + r]`), `rows` (a power of two, at least
+/// 16) to a column, `cols + 1` columns, the last one all NaN (the missing
+/// value every absent feature reads). Rows past the real ones hold stale
+/// values; their walks are not used.
 pub(super) struct Block<'a> {
     pub buf: &'a [f32],
-    pub stride: usize,
+    pub rows: usize,
     pub cols: usize,
 }
 
 impl Block<'_> {
-    /// Whether the block holds `rows` rows rounded up to whole vectors of
-    /// `lanes` (what the SIMD kernels read).
-    fn holds(&self, rows: usize, lanes: usize) -> bool {
-        rows.next_multiple_of(lanes)
-            .checked_mul(self.stride)
-            .is_some_and(|n| n <= self.buf.len())
+    /// Row `r`'s value at feature `feat` (the padding column past `cols`).
+    fn x(&self, r: usize, feat: u32) -> f32 {
+        self.buf[(feat as usize).min(self.cols) * self.rows + r]
+    }
+
+    /// Whether the SIMD kernels may read `n` rows rounded up to whole
+    /// vectors of `lanes`, and every column of them.
+    fn holds(&self, n: usize, lanes: usize) -> bool {
+        self.rows.is_power_of_two()
+            && n.next_multiple_of(lanes) <= self.rows
+            && (self.cols + 1)
+                .checked_mul(self.rows)
+                .is_some_and(|len| len <= self.buf.len())
     }
 }
 
-/// The kernel that will walk a forest of `nodes` preorder nodes over rows of
-/// `stride` values: the one asked for when the CPU has it and the SIMD
-/// gathers' offsets fit an `i32` (`3 × nodes` words, `lanes × stride`
-/// values); otherwise the portable one.
-pub(super) fn usable(kernel: Kernel, nodes: usize, stride: usize) -> Kernel {
-    let fits = |lanes: usize| {
-        nodes.checked_mul(3).is_some_and(|n| n <= i32::MAX as usize)
-            && stride
-                .checked_mul(lanes)
-                .is_some_and(|n| n <= i32::MAX as usize)
-    };
+/// The kernel that will walk a forest of `nodes` preorder nodes over blocks
+/// of `cells` values: the one asked for when the CPU has it and the SIMD
+/// gathers' offsets fit an `i32` (`3 × nodes` words, `cells` values);
+/// otherwise the portable one.
+pub(super) fn usable(kernel: Kernel, nodes: usize, cells: usize) -> Kernel {
+    let fits =
+        nodes.checked_mul(3).is_some_and(|n| n <= i32::MAX as usize) && cells <= i32::MAX as usize;
     match kernel {
-        Kernel::Avx512 if fits(16) && kernel.is_available() => Kernel::Avx512,
-        Kernel::Avx2 if fits(8) && kernel.is_available() => Kernel::Avx2,
+        Kernel::Avx512 | Kernel::Avx2 if fits && kernel.is_available() => kernel,
         _ => Kernel::Portable,
     }
 }
@@ -137,7 +142,7 @@ impl Sink<'_> {
 /// leaving each row's leaf in `idx` (one entry per row).
 ///
 /// `kernel` must come from [`usable`] for these `nodes` and this block's
-/// stride, and every node index reachable from `root` must be in `nodes`
+/// size, and every node index reachable from `root` must be in `nodes`
 /// (which `compile_tree` guarantees).
 pub(super) fn walk(
     kernel: Kernel,
@@ -167,10 +172,9 @@ pub(super) fn walk(
 fn portable(nodes: &[Node], root: u32, depth: u32, block: &Block<'_>, idx: &mut [u32]) {
     idx.fill(root);
     for _ in 0..depth {
-        for (i, row) in idx.iter_mut().zip(block.buf.chunks_exact(block.stride)) {
+        for (r, i) in idx.iter_mut().enumerate() {
             let n = &nodes[*i as usize];
-            let feat = ((n.flags & FEAT_MASK) as usize).min(block.cols);
-            let v = row[feat];
+            let v = block.x(r, n.flags & FEAT_MASK);
             let dl = n.flags & DEFAULT_LEFT != 0;
             let left = (v < n.value) | (v.is_nan() & dl);
             // Arithmetic select: a branch here would be mispredicted half
@@ -343,8 +347,8 @@ pub(super) fn walk_heap(kernel: Kernel, heap: &HeapView<'_>, block: &Block<'_>, 
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 if block.holds(rows, 16) => {
-            // SAFETY: the CPU has AVX-512F and row offsets fit i32
-            // (`usable`); the block holds whole vectors of rows (checked);
+            // SAFETY: the CPU has AVX-512F and offsets fit i32 (`usable`);
+            // the block holds whole vectors of rows (checked);
             // the view's slices have the lengths `HeapView` documents
             // (`Heaps::of` slices them), which bound every heap position and
             // bottom slot a walk of `depth` steps reaches.
@@ -368,12 +372,10 @@ fn portable_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink: Sink<'_>) {
         let n = (rows - first).min(at.len());
         let at = &mut at[..n];
         at.fill(0);
-        let buf = &block.buf[first * block.stride..];
         for _ in 0..heap.depth {
-            for (h, row) in at.iter_mut().zip(buf.chunks_exact(block.stride)) {
+            for (r, h) in at.iter_mut().enumerate() {
                 let node = &heap.nodes[*h];
-                let feat = ((node.flags & FEAT_MASK) as usize).min(block.cols);
-                let v = row[feat];
+                let v = block.x(first + r, node.flags & FEAT_MASK);
                 let dl = node.flags & DEFAULT_LEFT != 0;
                 let left = (v < node.value) | (v.is_nan() & dl);
                 *h = 2 * *h + 2 - usize::from(left);
