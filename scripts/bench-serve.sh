@@ -4,8 +4,8 @@
 # with one gevent worker per CPU, serving the same archive's model with the
 # real xgboost 1.7.4), in the same run, with wrk on loopback.
 #
-#   scripts/bench-serve.sh            # 10 s per run, 8 connections
-#   DURATION=30 CONNS=16 scripts/bench-serve.sh
+#   scripts/bench-serve.sh            # 3 rounds of 10 s per server, 8 connections
+#   DURATION=30 CONNS=16 ROUNDS=5 scripts/bench-serve.sh
 #
 # Model: 2,000 trees of depth 8, binary:logistic, 50 features, trained once by
 # xgboost 1.7.4 and cached with the request bodies under $SM_PACK_BENCH_DIR
@@ -22,6 +22,7 @@ CACHE=${SM_PACK_BENCH_DIR:-/tmp/sm-pack-bench/serve}
 PY=${SM_PACK_BENCH_PYTHON:-/tmp/sm-pack-venvs/xgb-1.7.4/bin/python}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-8}
+ROUNDS=${ROUNDS:-3}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 mkdir -p "$CACHE"
 
@@ -111,6 +112,7 @@ PYTHONPATH="$CACHE/pylib" "$PY" "$ROOT/benches/serve_reference.py" "$CACHE/extra
 PIDS+=($!)
 wait_ping "$RUST_PORT"
 wait_ping "$PY_PORT"
+KERNEL=$(sed -n 's/.*trees walked with the \([a-z0-9]*\) kernel.*/\1/p' "$CACHE/smpack.err")
 
 # --- same answers --------------------------------------------------------------
 for body in single rows1000; do
@@ -144,21 +146,25 @@ BODY_FILE="$CACHE/single.csv" wrk -t1 -c2 -d2s -s "$CACHE/post.lua" "http://127.
 
 REPORT="$CACHE/results-$(date -u +%Y%m%dT%H%M%SZ).md"
 {
-    echo "wrk -t1 -c$CONNS -d${DURATION}s, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "wrk -t1 -c$CONNS -d${DURATION}s, $ROUNDS interleaved rounds, $(nproc) CPUs, kernel $KERNEL, load $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "| request | server | requests/s | p50 | p99 |"
-    echo "|---|---|---|---|---|"
+    echo "| request | round | sm-pack req/s | p50 | p99 | Python req/s | p50 | p99 | ratio |"
+    echo "|---|---|---|---|---|---|---|---|---|"
 } > "$REPORT"
+# Rounds alternate the two servers so that a busy spell on the machine hits
+# both; the summary is the median ratio.
 for body in single rows1000; do
-    read -r r50 rp50 rp99 < <(run sm-pack "$RUST_PORT" "$body")
-    read -r p50 pp50 pp99 < <(run python "$PY_PORT" "$body")
     label=$([ "$body" = single ] && echo "1 row" || echo "1,000 rows")
-    ratio=$(awk -v a="$r50" -v b="$p50" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }')
-    {
-        echo "| $label | sm-pack serve | $r50 | $rp50 | $rp99 |"
-        echo "| $label | Python (xgboost 1.7.4, gunicorn) | $p50 | $pp50 | $pp99 |"
-        echo "| $label | ratio | ${ratio}x | | |"
-    } >> "$REPORT"
+    ratios=()
+    for round in $(seq 1 "$ROUNDS"); do
+        read -r r rp50 rp99 < <(run sm-pack "$RUST_PORT" "$body")
+        read -r p pp50 pp99 < <(run python "$PY_PORT" "$body")
+        ratio=$(awk -v a="$r" -v b="$p" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "0" }')
+        ratios+=("$ratio")
+        echo "| $label | $round | $r | $rp50 | $rp99 | $p | $pp50 | $pp99 | ${ratio}x |" >> "$REPORT"
+    done
+    median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    echo "| $label | median | | | | | | | **${median}x** |" >> "$REPORT"
 done
 cat "$REPORT"
 echo "(saved to $REPORT)"

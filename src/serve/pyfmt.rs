@@ -2,7 +2,7 @@
 //! `json.dumps` (JSON bodies), and Python's `float()`/`int()` parsing of
 //! request fields.
 
-use crate::xgboost::predict::python_float_repr;
+use crate::xgboost::predict::push_python_float_repr;
 
 /// A Python value the XGBoost container puts in a response.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +20,7 @@ impl PyVal {
     pub(crate) fn py_str(&self, out: &mut String) {
         match self {
             PyVal::Int(i) => out.push_str(&i.to_string()),
-            PyVal::Float(f) => out.push_str(&python_float_repr(*f)),
+            PyVal::Float(f) => push_python_float_repr(out, *f),
             PyVal::List(items) => {
                 out.push('[');
                 for (i, v) in items.iter().enumerate() {
@@ -60,7 +60,7 @@ pub(crate) fn json_float(f: f64, out: &mut String) {
     } else if f.is_infinite() {
         out.push_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
     } else {
-        out.push_str(&python_float_repr(f));
+        push_python_float_repr(out, f);
     }
 }
 
@@ -116,7 +116,13 @@ fn without_underscores(t: &str) -> Option<std::borrow::Cow<'_, str>> {
 /// digits with single underscores between them; `None` when Python
 /// raises `ValueError`.
 pub(crate) fn py_float(s: &str) -> Option<f64> {
-    let t = s.trim_matches(is_py_space);
+    // Printable ASCII at both ends: nothing to trim (the common case).
+    let plain = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x7f);
+    let t = if plain(s.as_bytes().first()) && plain(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim_matches(is_py_space)
+    };
     let b = t.as_bytes();
     if b.is_empty() {
         return None;

@@ -6,7 +6,7 @@ use super::pyfmt::{PyVal, json_float, json_str, py_float, py_int};
 use super::{ContainerEnv, Request, Response, XGBOOST_DEFAULT_MAX_CONTENT_LENGTH, XgbMember};
 use crate::error::{Error, Result};
 use crate::xgboost::predict::{
-    DenseMatrix, PredictOptions, Predictor, TreeLimit, python_float_repr,
+    DenseMatrix, PredictOptions, Predictor, TreeLimit, push_python_float_repr,
 };
 
 // ---------------------------------------------------------------------------
@@ -391,6 +391,10 @@ impl<'m> XgbEndpoint<'m> {
                     .join(", ")
             ));
         }
+        s.push_str(&format!(
+            "; trees walked with the {} kernel",
+            crate::xgboost::predict::Kernel::best().name()
+        ));
         s
     }
 
@@ -915,7 +919,7 @@ fn vote(outs: &[Out]) -> Out {
 fn push_row_str(out: &Out, i: usize, s: &mut String) {
     let row = out.row(i);
     if out.width == 1 {
-        s.push_str(&python_float_repr(f64::from(row[0])));
+        push_python_float_repr(s, f64::from(row[0]));
     } else {
         PyVal::List(row.iter().map(|v| PyVal::Float(f64::from(*v))).collect()).py_str(s);
     }
@@ -951,7 +955,7 @@ fn csv_lines(out: &Out) -> String {
             if j > 0 {
                 s.push(',');
             }
-            s.push_str(&python_float_repr(f64::from(*v)));
+            push_python_float_repr(&mut s, f64::from(*v));
         }
         s.push('\n');
     }
@@ -1098,36 +1102,64 @@ fn parse_csv(text: &str, reject_inf: bool) -> Result<(Input, usize), String> {
     let mut values = Vec::with_capacity(text.len() / 4);
     let mut cols = None;
     let mut rows = 0usize;
-    for line in text.split('\n') {
-        let mut n = 0usize;
-        for field in line.split(delim) {
-            let v = if field.is_empty() {
-                f32::NAN
-            } else {
-                let v = py_float(field).ok_or_else(|| {
-                    format!("<class 'ValueError'>\n could not convert string to float: {field:?}")
-                })? as f32;
-                if reject_inf && v.is_infinite() {
-                    return Err(format!(
-                        "<class 'xgboost.core.XGBoostError'>\n {INF_MESSAGE}"
-                    ));
-                }
-                v
-            };
-            values.push(v);
-            n += 1;
-        }
+    let mut n = 0usize;
+    let field = |f: &str, values: &mut Vec<f32>| -> Result<(), String> {
+        let v = if f.is_empty() {
+            f32::NAN
+        } else {
+            let v = py_float(f).ok_or_else(|| {
+                format!("<class 'ValueError'>\n could not convert string to float: {f:?}")
+            })? as f32;
+            if reject_inf && v.is_infinite() {
+                return Err(format!(
+                    "<class 'xgboost.core.XGBoostError'>\n {INF_MESSAGE}"
+                ));
+            }
+            v
+        };
+        values.push(v);
+        Ok(())
+    };
+    let mut end_line = |n: usize, rows: &mut usize| -> Result<(), String> {
         match cols {
             None => cols = Some(n),
             Some(c) if c != n => {
                 return Err(format!(
                     "<class 'ValueError'>\n setting an array element with a sequence. The requested array has an inhomogeneous shape after 1 dimensions. (line {} has {n} fields, line 1 has {c})",
-                    rows + 1
+                    *rows + 1
                 ));
             }
             _ => {}
         }
-        rows += 1;
+        *rows += 1;
+        Ok(())
+    };
+    // Lines split on '\n', fields on the delimiter: one pass over the bytes
+    // for an ASCII delimiter (a field boundary is then a char boundary).
+    if let Ok(d) = u8::try_from(delim) {
+        let mut start = 0;
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            if b == d || b == b'\n' {
+                field(&text[start..i], &mut values)?;
+                n += 1;
+                start = i + 1;
+                if b == b'\n' {
+                    end_line(n, &mut rows)?;
+                    n = 0;
+                }
+            }
+        }
+        field(&text[start..], &mut values)?;
+        end_line(n + 1, &mut rows)?;
+    } else {
+        for line in text.split('\n') {
+            let mut n = 0usize;
+            for f in line.split(delim) {
+                field(f, &mut values)?;
+                n += 1;
+            }
+            end_line(n, &mut rows)?;
+        }
     }
     let cols = cols.unwrap_or(0);
     let m = DenseMatrix::new(values, rows, cols).map_err(|e| e.to_string())?;
