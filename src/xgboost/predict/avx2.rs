@@ -6,8 +6,9 @@ use super::{DEFAULT_LEFT, FEAT_MASK, Node};
 use std::arch::x86_64::*;
 
 const LANES: usize = 8;
-/// Heap levels whose nodes are among the first 31, picked from registers by
-/// permutes instead of gathered.
+/// Heap levels whose nodes are among the first 15, picked from registers by
+/// permutes instead of gathered (those below `SCAN_LEVELS` are scanned;
+/// `pick` could serve one level more, measured no faster).
 const TOP_LEVELS: u32 = 4;
 /// Heap levels walked by comparing whole feature columns, node by node.
 const SCAN_LEVELS: u32 = 3;
@@ -183,7 +184,7 @@ unsafe fn preorder<const N: usize>(
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn walk_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink: Sink<'_>) {
     let step = Step::new(block);
-    // The top five levels' flags and thresholds, in four registers each.
+    // The first 32 nodes' flags and thresholds, in four registers each.
     let mut flags = [0u32; HEAP_TOP];
     let mut values = [0f32; HEAP_TOP];
     for (k, n) in heap.nodes.iter().take(HEAP_TOP).enumerate() {

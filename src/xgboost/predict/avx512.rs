@@ -1,8 +1,8 @@
 //! AVX-512F walks: 16 rows per instruction (layouts, invariants and the
 //! step rule in `lockstep`).
 //!
-//! Up to four vectors (64 rows) walk together so that the gathers' latency
-//! overlaps. A preorder `Node` is `#[repr(C)]` {right, flags, value}: word
+//! Up to eight vectors (a whole 128-row block) walk together so that the
+//! gathers' latency overlaps. A preorder `Node` is `#[repr(C)]` {right, flags, value}: word
 //! 3i of the node array is node i's `right`, 3i + 1 its flags, 3i + 2 its
 //! threshold. A `HeapNode` is {flags, value}: words 2h and 2h + 1.
 
@@ -11,8 +11,8 @@ use super::{DEFAULT_LEFT, FEAT_MASK, Node};
 use std::arch::x86_64::*;
 
 const LANES: usize = 16;
-/// Heap levels whose nodes are among the first 31, picked from registers by
-/// a permute instead of gathered.
+/// Heap levels whose nodes are among the first 63, picked from registers by
+/// permutes instead of gathered (those below `SCAN_LEVELS` are scanned).
 const TOP_LEVELS: u32 = 6;
 /// Heap levels walked by comparing whole feature columns, node by node.
 const SCAN_LEVELS: u32 = 3;
@@ -95,7 +95,7 @@ fn lanes(rows: usize, first: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
 }
 
-/// Runs `group::<N>` over the rows `0..rows` in groups of up to four
+/// Runs `group::<N>` over the rows `0..rows` in groups of up to eight
 /// vectors.
 macro_rules! in_groups {
     ($rows:expr, |$first:ident, $n:ident| $call:expr) => {{
@@ -193,7 +193,8 @@ unsafe fn preorder<const N: usize>(
 #[target_feature(enable = "avx512f,avx2")]
 pub(super) unsafe fn walk_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink: Sink<'_>) {
     let step = Step::new(block);
-    // The top five levels' flags and thresholds, in four registers.
+    // The top six levels' flags and thresholds (63 nodes), in four
+    // registers each.
     let mut flags = [0u32; HEAP_TOP];
     let mut values = [0f32; HEAP_TOP];
     for (k, n) in heap.nodes.iter().take(HEAP_TOP).enumerate() {
