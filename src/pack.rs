@@ -213,7 +213,7 @@ pub fn pack(job: &PackJob) -> Result<PackOutcome> {
 }
 
 /// Publishes an archive somewhere besides the local folder while it is
-/// packed (the S3 upload of feature `s3`, [`crate::s3::ArchiveUpload`],
+/// packed (the S3 upload of feature `s3`, `crate::s3::ArchiveUpload`,
 /// implements it). [`pack_with`] calls `begin` before the archive is
 /// written and tees every compressed byte into the sink it returns, calls
 /// `publish_archive` once the archive is complete and validated (its record

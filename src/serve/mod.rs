@@ -10,7 +10,7 @@
 //! the container's HTTP contract without any HTTP: [`Endpoint::ping`],
 //! [`Endpoint::invoke`] (`POST /invocations`) and
 //! [`Endpoint::execution_parameters`]. The `serve` feature adds
-//! [`http`], an axum server around an endpoint (`sm-pack serve`).
+//! `serve::http`, an axum server around an endpoint (`sm-pack serve`).
 //!
 //! What the XGBoost containers do is taken from the serving code of each
 //! tag's branch of `aws/sagemaker-xgboost-container`
