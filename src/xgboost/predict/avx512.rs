@@ -194,19 +194,27 @@ unsafe fn preorder<const N: usize>(
 pub(super) unsafe fn walk_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink: Sink<'_>) {
     let step = Step::new(block);
     // The top six levels' flags and thresholds (63 nodes), in four
-    // registers each.
-    let mut flags = [0u32; HEAP_TOP];
-    let mut values = [0f32; HEAP_TOP];
-    for (k, n) in heap.nodes.iter().take(HEAP_TOP).enumerate() {
-        flags[k] = n.flags;
-        values[k] = n.value;
-    }
-    // SAFETY: unaligned loads of 16 values from 64-value arrays.
-    let top = unsafe {
-        let f = |k: usize| _mm512_loadu_si512(flags[k..].as_ptr().cast());
-        let v = |k: usize| _mm512_castps_si512(_mm512_loadu_ps(values[k..].as_ptr()));
-        [f(0), f(16), f(32), f(48), v(0), v(16), v(32), v(48)]
-    };
+    // registers each: the first 64 {flags, threshold} pairs loaded as they
+    // are, then split into even (flags) and odd (threshold) words.
+    let first = &heap.nodes[..HEAP_TOP];
+    let words = first.as_ptr().cast::<i32>();
+    // SAFETY: `first` is 64 pairs, 128 words; eight loads of 16.
+    let raw: [__m512i; 8] =
+        std::array::from_fn(|k| unsafe { _mm512_loadu_si512(words.add(16 * k).cast()) });
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    let split =
+        |k: usize, which: __m512i| _mm512_permutex2var_epi32(raw[2 * k], which, raw[2 * k + 1]);
+    let top = [
+        split(0, even),
+        split(1, even),
+        split(2, even),
+        split(3, even),
+        split(0, odd),
+        split(1, odd),
+        split(2, odd),
+        split(3, odd),
+    ];
     let rows = match &sink {
         Sink::Leaf(i) => i.len(),
         Sink::Sum { acc, .. } => acc.len(),
