@@ -6,7 +6,7 @@
 //! 3i of the node array is node i's `right`, 3i + 1 its flags, 3i + 2 its
 //! threshold. A `HeapNode` is {flags, value}: words 2h and 2h + 1.
 
-use super::lockstep::{Block, HEAP_TOP, HeapView, Sink};
+use super::lockstep::{Block, HEAP_TOP, HeapView, Sink, in_groups};
 use super::{DEFAULT_LEFT, FEAT_MASK, Node};
 use std::arch::x86_64::*;
 
@@ -95,20 +95,6 @@ fn lanes(rows: usize, first: usize) -> __mmask16 {
     ((1u32 << n) - 1) as __mmask16
 }
 
-/// Runs `group::<N>` over the rows `0..rows` in groups of up to eight
-/// vectors.
-macro_rules! in_groups {
-    ($rows:expr, |$first:ident, $n:ident| $call:expr) => {{
-        let rows = $rows;
-        let mut $first = 0;
-        while $first < rows {
-            let $n = (rows - $first).div_ceil(LANES).min(8);
-            $call;
-            $first += $n * LANES;
-        }
-    }};
-}
-
 /// The preorder walk (see `lockstep::walk`).
 ///
 /// # Safety
@@ -124,21 +110,12 @@ pub(super) unsafe fn walk(
     idx: &mut [u32],
 ) {
     let step = Step::new(block);
-    in_groups!(idx.len(), |first, n| {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            match n {
-                8 => preorder::<8>(&step, nodes, root, depth, first, idx),
-                7 => preorder::<7>(&step, nodes, root, depth, first, idx),
-                6 => preorder::<6>(&step, nodes, root, depth, first, idx),
-                5 => preorder::<5>(&step, nodes, root, depth, first, idx),
-                4 => preorder::<4>(&step, nodes, root, depth, first, idx),
-                3 => preorder::<3>(&step, nodes, root, depth, first, idx),
-                2 => preorder::<2>(&step, nodes, root, depth, first, idx),
-                _ => preorder::<1>(&step, nodes, root, depth, first, idx),
-            }
-        }
-    });
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        in_groups!(idx.len(), LANES, |first| preorder(
+            &step, nodes, root, depth, first, idx
+        ));
+    }
 }
 
 #[target_feature(enable = "avx512f,avx2")]
@@ -219,21 +196,12 @@ pub(super) unsafe fn walk_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink:
         Sink::Leaf(i) => i.len(),
         Sink::Sum { acc, .. } => acc.len(),
     };
-    in_groups!(rows, |first, n| {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            match n {
-                8 => heap_group::<8>(&step, &top, heap, block, first, &mut sink),
-                7 => heap_group::<7>(&step, &top, heap, block, first, &mut sink),
-                6 => heap_group::<6>(&step, &top, heap, block, first, &mut sink),
-                5 => heap_group::<5>(&step, &top, heap, block, first, &mut sink),
-                4 => heap_group::<4>(&step, &top, heap, block, first, &mut sink),
-                3 => heap_group::<3>(&step, &top, heap, block, first, &mut sink),
-                2 => heap_group::<2>(&step, &top, heap, block, first, &mut sink),
-                _ => heap_group::<1>(&step, &top, heap, block, first, &mut sink),
-            }
-        }
-    });
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        in_groups!(rows, LANES, |first| heap_group(
+            &step, &top, heap, block, first, &mut sink
+        ));
+    }
 }
 
 #[target_feature(enable = "avx512f,avx2")]

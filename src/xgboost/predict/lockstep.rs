@@ -114,6 +114,33 @@ pub(super) fn usable(kernel: Kernel, nodes: usize, cells: usize) -> Kernel {
     }
 }
 
+/// Runs `$call` once per group of up to eight vectors of `$lanes` rows
+/// covering rows `0..$rows`, with `$first` the group's first row, as
+/// `$f::<N>(args)` for the group's `N` vectors (the SIMD walks keep a
+/// group's vectors in flight together so that their gathers overlap).
+macro_rules! in_groups {
+    ($rows:expr, $lanes:expr, |$first:ident| $f:ident($($arg:expr),* $(,)?)) => {{
+        let rows = $rows;
+        let mut $first = 0;
+        while $first < rows {
+            let n = (rows - $first).div_ceil($lanes).min(8);
+            match n {
+                8 => $f::<8>($($arg),*),
+                7 => $f::<7>($($arg),*),
+                6 => $f::<6>($($arg),*),
+                5 => $f::<5>($($arg),*),
+                4 => $f::<4>($($arg),*),
+                3 => $f::<3>($($arg),*),
+                2 => $f::<2>($($arg),*),
+                _ => $f::<1>($($arg),*),
+            }
+            $first += n * $lanes;
+        }
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+pub(super) use in_groups;
+
 /// What a walk does with the leaf each row reaches.
 pub(super) enum Sink<'a> {
     /// Stores the leaf's preorder index.
