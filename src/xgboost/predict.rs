@@ -974,7 +974,8 @@ impl<'m> Predictor<'m> {
                 }
             }
             Engine::Trees(f) if out.len() / g < FEW_ROWS => {
-                self.few_rows_into(f, x, first, range, out);
+                let kernel = lockstep::usable(kernel, f.nodes.len(), x.cols() + 1);
+                self.few_rows_into(f, x, first, range, kernel, out);
             }
             Engine::Trees(f) => {
                 let onto_base = f.accumulate == Accumulate::OntoBase;
@@ -1080,13 +1081,14 @@ impl<'m> Predictor<'m> {
         x: &DenseMatrix,
         first: usize,
         range: std::ops::Range<usize>,
+        kernel: Kernel,
         out: &mut [f32],
     ) {
         let g = self.groups;
         let onto_base = f.accumulate == Accumulate::OntoBase;
         let cols = x.cols();
         let mut row = vec![f32::NAN; cols + 1];
-        let mut views = Vec::with_capacity(lockstep::TREES_AT_ONCE);
+        let mut heaps = Vec::with_capacity(lockstep::TREES_AT_ONCE);
         let mut values = [0f32; lockstep::TREES_AT_ONCE];
         let add = |t: usize, v: f32| match &f.weights {
             Some(w) => v * w[t],
@@ -1102,16 +1104,16 @@ impl<'m> Predictor<'m> {
             let mut t = range.start;
             while t < range.end {
                 let start = t;
-                views.clear();
-                while t < range.end && views.len() < lockstep::TREES_AT_ONCE {
+                heaps.clear();
+                while t < range.end && heaps.len() < lockstep::TREES_AT_ONCE {
                     let simple = f.group_of[t] != u32::MAX && !f.has_cats[t];
-                    match f.heaps.of(t).filter(|_| simple) {
-                        Some(view) => views.push(view),
+                    match f.heaps.heap(t).filter(|_| simple) {
+                        Some(heap) => heaps.push(heap),
                         None => break,
                     }
                     t += 1;
                 }
-                if views.is_empty() {
+                if heaps.is_empty() {
                     // This tree on its own, in preorder.
                     let leaf = &f.nodes[f.leaf_index(f.roots[t], x.row(first + r)) as usize];
                     match f.group_of[t] {
@@ -1126,8 +1128,8 @@ impl<'m> Predictor<'m> {
                     t += 1;
                     continue;
                 }
-                lockstep::heaps_for_row(&views, &row, cols, &mut values);
-                for (k, &v) in values[..views.len()].iter().enumerate() {
+                lockstep::heaps_for_row(kernel, &f.heaps, &heaps, &row, cols, &mut values);
+                for (k, &v) in values[..heaps.len()].iter().enumerate() {
                     o[f.group_of[start + k] as usize] += add(start + k, v);
                 }
             }

@@ -6,7 +6,7 @@
 //! 3i of the node array is node i's `right`, 3i + 1 its flags, 3i + 2 its
 //! threshold. A `HeapNode` is {flags, value}: words 2h and 2h + 1.
 
-use super::lockstep::{Block, HEAP_TOP, HeapView, Sink, in_groups};
+use super::lockstep::{Block, HEAP_TOP, Heap, HeapView, Heaps, Sink, in_groups};
 use super::{DEFAULT_LEFT, FEAT_MASK, Node};
 use std::arch::x86_64::*;
 
@@ -329,5 +329,94 @@ unsafe fn heap_group<const N: usize>(
                 }
             }
         }
+    }
+}
+
+/// One row through up to 64 heaps at once, 16 trees per vector (see
+/// `lockstep::heaps_for_row`): lane t walks tree t, its nodes gathered at
+/// the tree's offset, the row's values gathered by feature.
+///
+/// # Safety
+/// The CPU has AVX-512F and AVX2; `row` holds `cols + 1` values with
+/// `cols < i32::MAX`; `trees` is not empty and every entry is a heap of
+/// `heaps` (so its nodes and bottom slots lie inside `heaps`' arrays, at
+/// offsets that fit i32).
+#[target_feature(enable = "avx512f,avx2")]
+pub(super) unsafe fn heaps_for_row(
+    heaps: &Heaps,
+    trees: &[Heap],
+    row: &[f32],
+    cols: usize,
+    values: &mut [f32],
+) {
+    const V: usize = 4;
+    let n = trees.len().min(V * LANES).min(values.len());
+    let lane = |k: usize, f: fn(&Heap) -> u32| -> __m512i {
+        // Lanes past the last tree repeat the first (their results are
+        // not stored).
+        let mut v = [0u32; LANES];
+        for (i, slot) in v.iter_mut().enumerate() {
+            let t = k * LANES + i;
+            *slot = f(&trees[if t < n { t } else { 0 }]);
+        }
+        // SAFETY: a 16-value array, unaligned load.
+        unsafe { _mm512_loadu_si512(v.as_ptr().cast()) }
+    };
+    let depth: [__m512i; V] = std::array::from_fn(|k| lane(k, |h| h.depth));
+    let node0: [__m512i; V] = std::array::from_fn(|k| lane(k, |h| h.nodes));
+    let leaf0: [__m512i; V] = std::array::from_fn(|k| lane(k, |h| h.leaves));
+    let vectors = n.div_ceil(LANES);
+    let levels = trees[..n].iter().map(|h| h.depth).max().unwrap_or(0);
+    let pairs = heaps.nodes.as_ptr().cast::<i64>();
+    let x = row.as_ptr().cast::<i32>();
+    let feat_mask = _mm512_set1_epi32(FEAT_MASK as i32);
+    let default_left = _mm512_set1_epi32(DEFAULT_LEFT as i32);
+    let last = _mm512_set1_epi32(cols as i32);
+    let one = _mm512_set1_epi32(1);
+    let two = _mm512_set1_epi32(2);
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_add_epi32(even, one);
+    let mut h = [_mm512_setzero_si512(); V];
+    for level in 0..levels {
+        let at_level = _mm512_set1_epi32(level as i32);
+        for v in 0..vectors {
+            // Lanes whose tree is deeper than this level step; the others
+            // stay at their bottom slot and read their root (in bounds).
+            let active = _mm512_cmplt_epu32_mask(at_level, depth[v]);
+            let at = _mm512_mask_add_epi32(node0[v], active, node0[v], h[v]);
+            // SAFETY: an active lane is at a node of its tree (position
+            // below 2^depth − 1), an inactive one at its first node's
+            // offset (a node of some tree or of the padding that ends the
+            // array, even for a one-leaf tree); feature indices are clamped
+            // to the padding column `cols`.
+            let (flags, thr, xv) = unsafe {
+                let a = gather_pairs(pairs, _mm512_castsi512_si256(at));
+                let b = gather_pairs(pairs, _mm512_extracti64x4_epi64::<1>(at));
+                let flags = _mm512_permutex2var_epi32(a, even, b);
+                let thr = _mm512_castsi512_ps(_mm512_permutex2var_epi32(a, odd, b));
+                let feat = _mm512_min_epu32(_mm512_and_si512(flags, feat_mask), last);
+                (flags, thr, _mm512_castsi512_ps(gather(x, feat)))
+            };
+            let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(xv, thr);
+            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(xv, xv);
+            let left = lt | (nan & _mm512_test_epi32_mask(flags, default_left));
+            let right = _mm512_add_epi32(_mm512_add_epi32(h[v], h[v]), two);
+            let next = _mm512_mask_sub_epi32(right, left, right, one);
+            h[v] = _mm512_mask_mov_epi32(h[v], active, next);
+        }
+    }
+    for v in 0..vectors {
+        // Bottom slot: position − (2^depth − 1), inside the tree's slots.
+        let inner = _mm512_sub_epi32(_mm512_sllv_epi32(one, depth[v]), one);
+        let slot = _mm512_add_epi32(leaf0[v], _mm512_sub_epi32(h[v], inner));
+        let mut out = [0f32; LANES];
+        // SAFETY: slots of `heaps`' own trees; a 16-value array store.
+        unsafe {
+            let leaf = gather(heaps.leaf_value.as_ptr().cast(), slot);
+            _mm512_storeu_si512(out.as_mut_ptr().cast(), leaf);
+        }
+        let start = v * LANES;
+        let end = (start + LANES).min(n);
+        values[start..end].copy_from_slice(&out[..end - start]);
     }
 }
