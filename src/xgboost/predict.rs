@@ -69,7 +69,7 @@
 //! Speed: blocks of up to 128 rows walk each tree in lockstep, one level
 //! per step, without data-dependent branches, with AVX-512 or AVX2 gathers
 //! when the CPU has them ([`Kernel`]) and a heap layout of shallow trees;
-//! fewer than 8 rows walk 16 trees at once instead; large batches are
+//! fewer than 8 rows walk many trees at once instead; large batches are
 //! spread over threads. Results are bit-identical for any kernel, layout
 //! and thread count. On a 2000-tree depth-8 model this is 4 – 7 times
 //! XGBoost's own CPU predictor per thread (figures in `formats/xgboost.md`).
