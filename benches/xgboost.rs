@@ -236,9 +236,7 @@ fn predict_once(path: &std::path::Path) {
         x.cols()
     );
     let mut last = None;
-    let kernels = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
-        .into_iter()
-        .filter(|k| k.is_available());
+    let kernels = Kernel::available();
     // Each kernel on one thread, then the default (the best kernel) on all.
     let runs: Vec<(Kernel, usize)> = kernels.map(|k| (k, 1)).chain([(Kernel::Auto, 0)]).collect();
     for (kernel, threads) in runs {
@@ -269,10 +267,7 @@ fn predict_once(path: &std::path::Path) {
         );
     }
     // Small batches (a request's worth of rows): time per call, 1 thread.
-    let kernels: Vec<Kernel> = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
-        .into_iter()
-        .filter(|k| k.is_available())
-        .collect();
+    let kernels: Vec<Kernel> = Kernel::available().collect();
     for rows in [1, 2, 4, 8, 16, 64] {
         let sub =
             DenseMatrix::new(x.values()[..rows * x.cols()].to_vec(), rows, x.cols()).expect("rows");

@@ -379,9 +379,8 @@ fn bits(p: &Predictions) -> Vec<u32> {
 fn kernels_give_bit_identical_results() {
     // Every fixture, every kernel this CPU runs, against the portable one;
     // row counts that leave partial SIMD vectors and blocks.
-    let kernels: Vec<Kernel> = [Kernel::Avx2, Kernel::Avx512]
-        .into_iter()
-        .filter(|k| k.is_available())
+    let kernels: Vec<Kernel> = Kernel::available()
+        .filter(|&k| k != Kernel::Portable)
         .collect();
     eprintln!(
         "kernels on this CPU: portable {}",

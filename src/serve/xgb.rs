@@ -1054,8 +1054,9 @@ fn parse_content_type(header: Option<&str>) -> Result<&'static str, String> {
 
 /// Python's `csv.Sniffer().sniff(sample).delimiter` for a one-line sample
 /// without quotes (`_guess_delimiter`), then the container's rule: an
-/// alphanumeric guess means `,`.
-fn sniff_delimiter(first_line: &str) -> Result<char, String> {
+/// alphanumeric guess means `,`. Only ASCII characters are counted, so the
+/// delimiter is an ASCII byte.
+fn sniff_delimiter(first_line: &str) -> Result<u8, String> {
     let sample: String = first_line.chars().take(512).collect();
     let mut counts = [0usize; 127];
     for c in sample.chars() {
@@ -1066,9 +1067,9 @@ fn sniff_delimiter(first_line: &str) -> Result<char, String> {
     let present: Vec<usize> = (0..127).filter(|&c| counts[c] > 0).collect();
     let guess = match present.as_slice() {
         [] => return Err("<class '_csv.Error'>\n Could not determine delimiter".into()),
-        [only] => *only as u8 as char,
+        [only] => *only as u8,
         _ => {
-            if let Some(p) = [',', '\t', ';', ' ', ':']
+            if let Some(p) = [b',', b'\t', b';', b' ', b':']
                 .into_iter()
                 .find(|&p| counts[p as usize] > 0)
             {
@@ -1080,12 +1081,12 @@ fn sniff_delimiter(first_line: &str) -> Result<char, String> {
                     .copied()
                     .max_by_key(|&c| (counts[c], c))
                     .unwrap_or(b',' as usize);
-                best as u8 as char
+                best as u8
             }
         }
     };
     Ok(if guess.is_ascii_alphanumeric() {
-        ','
+        b','
     } else {
         guess
     })
@@ -1134,33 +1135,22 @@ fn parse_csv(text: &str, reject_inf: bool) -> Result<(Input, usize), String> {
         *rows += 1;
         Ok(())
     };
-    // Lines split on '\n', fields on the delimiter: one pass over the bytes
-    // for an ASCII delimiter (a field boundary is then a char boundary).
-    if let Ok(d) = u8::try_from(delim) {
-        let mut start = 0;
-        for (i, &b) in text.as_bytes().iter().enumerate() {
-            if b == d || b == b'\n' {
-                field(&text[start..i], &mut values)?;
-                n += 1;
-                start = i + 1;
-                if b == b'\n' {
-                    end_line(n, &mut rows)?;
-                    n = 0;
-                }
+    // Lines split on '\n', fields on the delimiter (ASCII, so a field
+    // boundary is a char boundary), in one pass over the bytes.
+    let mut start = 0;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if b == delim || b == b'\n' {
+            field(&text[start..i], &mut values)?;
+            n += 1;
+            start = i + 1;
+            if b == b'\n' {
+                end_line(n, &mut rows)?;
+                n = 0;
             }
-        }
-        field(&text[start..], &mut values)?;
-        end_line(n + 1, &mut rows)?;
-    } else {
-        for line in text.split('\n') {
-            let mut n = 0usize;
-            for f in line.split(delim) {
-                field(f, &mut values)?;
-                n += 1;
-            }
-            end_line(n, &mut rows)?;
         }
     }
+    field(&text[start..], &mut values)?;
+    end_line(n + 1, &mut rows)?;
     let cols = cols.unwrap_or(0);
     let m = DenseMatrix::new(values, rows, cols).map_err(|e| e.to_string())?;
     Ok((Input::Dense(m), cols))
@@ -1250,7 +1240,7 @@ mod tests {
             ("1|2|3", '|'),
             ("1.5\r", ','),
         ] {
-            assert_eq!(sniff_delimiter(line), Ok(want), "{line:?}");
+            assert_eq!(sniff_delimiter(line), Ok(want as u8), "{line:?}");
         }
         assert!(sniff_delimiter("\u{e9}").is_err());
     }

@@ -611,6 +611,32 @@ fn compile_tree(
 }
 
 impl Forest {
+    /// A leaf value of tree `t` as it is added: `f32(v × weight)` for DART,
+    /// `v` otherwise.
+    fn weighted(&self, t: usize, v: f32) -> f32 {
+        match &self.weights {
+            Some(w) => v * w[t],
+            None => v,
+        }
+    }
+
+    /// Hands tree `t`'s values at `leaf` (a preorder index), weighted, to
+    /// `add(group, value)`: its output group's, or every group's of a
+    /// vector leaf.
+    fn add_leaf(&self, t: usize, leaf: u32, mut add: impl FnMut(usize, f32)) {
+        let node = &self.nodes[leaf as usize];
+        match self.group_of[t] {
+            u32::MAX => {
+                let off = node.value.to_bits() as usize;
+                let values = &self.leaf_vectors[off..off + self.ntree_groups];
+                for (k, &v) in values.iter().enumerate() {
+                    add(k, self.weighted(t, v));
+                }
+            }
+            group => add(group as usize, self.weighted(t, node.value)),
+        }
+    }
+
     /// The leaf row `x` reaches from `root` (row by row, for trees with
     /// categorical splits).
     fn leaf_index(&self, root: u32, x: &[f32]) -> u32 {
@@ -1044,21 +1070,8 @@ impl<'m> Predictor<'m> {
                                 &mut idx[..nrows],
                             ),
                         }
-                        let add = |v: f32| match weight {
-                            Some(w) => v * w,
-                            None => v,
-                        };
-                        for (r, &i) in idx.iter().enumerate().take(nrows) {
-                            let leaf = &f.nodes[i as usize];
-                            if group == u32::MAX {
-                                let off = leaf.value.to_bits() as usize;
-                                let vals = &f.leaf_vectors[off..off + g];
-                                for (k, &v) in vals.iter().enumerate() {
-                                    acc[k * block_rows + r] += add(v);
-                                }
-                            } else {
-                                acc[group as usize * block_rows + r] += add(leaf.value);
-                            }
+                        for (r, &leaf) in idx.iter().enumerate().take(nrows) {
+                            f.add_leaf(t, leaf, |k, v| acc[k * block_rows + r] += v);
                         }
                     }
                     for (r, o) in block.chunks_mut(g).enumerate() {
@@ -1090,10 +1103,6 @@ impl<'m> Predictor<'m> {
         let mut row = vec![f32::NAN; cols + 1];
         let mut heaps = Vec::with_capacity(lockstep::TREES_AT_ONCE);
         let mut values = [0f32; lockstep::TREES_AT_ONCE];
-        let add = |t: usize, v: f32| match &f.weights {
-            Some(w) => v * w[t],
-            None => v,
-        };
         for (r, o) in out.chunks_mut(g).enumerate() {
             row[..cols].copy_from_slice(x.row(first + r));
             if onto_base {
@@ -1115,22 +1124,14 @@ impl<'m> Predictor<'m> {
                 }
                 if heaps.is_empty() {
                     // This tree on its own, in preorder.
-                    let leaf = &f.nodes[f.leaf_index(f.roots[t], x.row(first + r)) as usize];
-                    match f.group_of[t] {
-                        u32::MAX => {
-                            let off = leaf.value.to_bits() as usize;
-                            for (slot, &v) in o.iter_mut().zip(&f.leaf_vectors[off..off + g]) {
-                                *slot += add(t, v);
-                            }
-                        }
-                        group => o[group as usize] += add(t, leaf.value),
-                    }
+                    let leaf = f.leaf_index(f.roots[t], x.row(first + r));
+                    f.add_leaf(t, leaf, |k, v| o[k] += v);
                     t += 1;
                     continue;
                 }
                 lockstep::heaps_for_row(kernel, &f.heaps, &heaps, &row, cols, &mut values);
                 for (k, &v) in values[..heaps.len()].iter().enumerate() {
-                    o[f.group_of[start + k] as usize] += add(start + k, v);
+                    o[f.group_of[start + k] as usize] += f.weighted(start + k, v);
                 }
             }
             if !onto_base {
@@ -2585,10 +2586,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/xgboost");
         let index: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
-        let kernels: Vec<Kernel> = [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
-            .into_iter()
-            .filter(|k| k.is_available())
-            .collect();
+        let kernels: Vec<Kernel> = Kernel::available().collect();
         let (mut heaps, mut trees) = (0usize, 0usize);
         for e in index["entries"].as_array().unwrap() {
             let file = e["file"].as_str().unwrap();

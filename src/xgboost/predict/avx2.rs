@@ -176,10 +176,7 @@ pub(super) unsafe fn walk_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink:
         let v = |k: usize| _mm256_castps_si256(_mm256_loadu_ps(values[k..].as_ptr()));
         [[f(0), f(8), f(16), f(24)], [v(0), v(8), v(16), v(24)]]
     };
-    let rows = match &sink {
-        Sink::Leaf(i) => i.len(),
-        Sink::Sum { acc, .. } => acc.len(),
-    };
+    let rows = sink.rows();
     // SAFETY: forwarded from the caller.
     unsafe {
         in_groups!(rows, LANES, |first| heap_group(

@@ -192,10 +192,7 @@ pub(super) unsafe fn walk_heap(heap: &HeapView<'_>, block: &Block<'_>, mut sink:
         split(2, odd),
         split(3, odd),
     ];
-    let rows = match &sink {
-        Sink::Leaf(i) => i.len(),
-        Sink::Sum { acc, .. } => acc.len(),
-    };
+    let rows = sink.rows();
     // SAFETY: forwarded from the caller.
     unsafe {
         in_groups!(rows, LANES, |first| heap_group(

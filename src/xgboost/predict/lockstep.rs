@@ -54,12 +54,17 @@ impl Kernel {
         }
     }
 
+    /// The kernels this CPU runs, from the portable one to the widest
+    /// (`Auto` aside).
+    pub fn available() -> impl Iterator<Item = Kernel> {
+        [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|k| k.is_available())
+    }
+
     /// The kernel `Auto` stands for on this CPU.
     pub fn best() -> Kernel {
-        [Kernel::Avx512, Kernel::Avx2]
-            .into_iter()
-            .find(|k| k.is_available())
-            .unwrap_or(Kernel::Portable)
+        Kernel::available().last().unwrap_or(Kernel::Portable)
     }
 
     /// The kernel's name as the CLI and benchmarks print it.
@@ -154,7 +159,8 @@ pub(super) enum Sink<'a> {
 }
 
 impl Sink<'_> {
-    fn rows(&self) -> usize {
+    /// How many rows it takes.
+    pub(super) fn rows(&self) -> usize {
         match self {
             Sink::Leaf(i) => i.len(),
             Sink::Sum { acc, .. } => acc.len(),
