@@ -23,6 +23,13 @@
 #   rss      sm-pack on the ~100 MB, 500 MB, 800 MB, 1 GB and 2 GB fastText models: peak RSS
 #   threads  sm-pack with --threads 1, 2 and 4 on the fastText model and the XGBoost JSON:
 #            the archives' SHA-256 must be identical
+#   load     reading + validating a model vs the real library loading it, in the same run:
+#            `sm-pack inspect` (the whole process: read, parse, validate every tree or float,
+#            judge every container tag) vs `xgboost.Booster(model_file=...)` (3.2.0 for JSON
+#            and UBJSON, 1.7.4 for the legacy binary) and `fasttext.load_model` (0.9.2),
+#            timed in-process with the import excluded; best of 3 per round, ROUNDS rounds
+#            interleaved; peak RSS of each process; checked against the goals (XGBoost: at
+#            least 2x faster with lower peak memory; fastText: faster, peak under 64 MB)
 #   micro    `cargo bench --bench xgboost` (JSON, UBJSON and legacy binary parse + validate)
 #            and `cargo bench --bench fasttext` (stream validation), on the cached models
 #
@@ -294,6 +301,83 @@ part_threads() {
     echo "identical across thread counts: $verdict"
 }
 
+# The libraries' own load, timed in-process (import excluded): prints "best_s rss_mb import_rss_mb".
+PY_LOAD='
+import resource, sys, time
+kind, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if kind == "xgboost":
+    import xgboost
+    load = lambda: xgboost.Booster(model_file=path)
+else:
+    import fasttext
+    load = lambda: fasttext.load_model(path)
+imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+best = float("inf")
+for _ in range(n):
+    t = time.perf_counter()
+    m = load()
+    best = min(best, time.perf_counter() - t)
+    del m
+print(best, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, imported)
+'
+
+# load_one LABEL MODEL PYTHON KIND: ROUNDS interleaved rounds of sm-pack inspect (best of 3
+# processes) and the library's load (best of 3 in one process); prints a row per round and
+# sets LOAD_OK=0 when the goal is missed in the best round.
+load_one() {
+    local label="$1" model="$2" py="$3" kind="$4"
+    local r best_s="" best_p="" rss_s=0 rss_p=0 imp=0
+    cat "$model" >/dev/null
+    for r in $(seq 1 "$rounds"); do
+        local i s_best="" s_rss=0
+        for i in 1 2 3; do
+            /usr/bin/time -f '%e %M' -o "$cache/time.txt" "$bin" inspect "$model" --json >/dev/null 2>"$cache/cmd.err" ||
+                [[ $? -eq 1 ]] || { cat "$cache/cmd.err" >&2; die "sm-pack inspect $model failed"; }
+            local e m
+            read -r e m < <(tail -n 1 "$cache/time.txt")
+            s_best=$(awk -v a="$s_best" -v b="$e" 'BEGIN { print (a == "" || b < a) ? b : a }')
+            s_rss=$(awk -v a="$s_rss" -v k="$m" 'BEGIN { r = k / 1024; print (r > a) ? r : a }')
+        done
+        local p_best p_rss p_imp
+        read -r p_best p_rss p_imp < <("$py" -c "$PY_LOAD" "$kind" "$model" 3)
+        printf '%-28s round %d  sm-pack %7.3f s %7.1f MB   library %7.3f s %7.1f MB (import alone %5.1f MB)   %5.1fx faster\n' \
+            "$label" "$r" "$s_best" "$s_rss" "$p_best" "$p_rss" "$p_imp" "$(awk -v a="$p_best" -v b="$s_best" 'BEGIN { print a / b }')"
+        best_s=$(awk -v a="$best_s" -v b="$s_best" 'BEGIN { print (a == "" || b < a) ? b : a }')
+        best_p=$(awk -v a="$best_p" -v b="$p_best" 'BEGIN { print (a == "" || b < a) ? b : a }')
+        rss_s=$(awk -v a="$rss_s" -v b="$s_rss" 'BEGIN { print (b > a) ? b : a }')
+        rss_p=$(awk -v a="$rss_p" -v b="$p_rss" 'BEGIN { print (b > a) ? b : a }')
+        imp="$p_imp"
+    done
+    local goal
+    if [[ "$kind" == xgboost ]]; then
+        goal=$(awk -v s="$best_s" -v p="$best_p" -v rs="$rss_s" -v rp="$rss_p" 'BEGIN { print (p / s >= 2 && rs < rp) ? "PASS" : "FAIL" }')
+        echo "  best vs best: $(awk -v a="$best_p" -v b="$best_s" 'BEGIN { printf "%.1f", a / b }')x faster; peak RSS ${rss_s} vs ${rss_p} MB (goal: >= 2x and lower): $goal"
+    else
+        goal=$(awk -v s="$best_s" -v p="$best_p" -v rs="$rss_s" 'BEGIN { print (s < p && rs < 64) ? "PASS" : "FAIL" }')
+        echo "  best vs best: $(awk -v a="$best_p" -v b="$best_s" 'BEGIN { printf "%.1f", a / b }')x faster; peak RSS ${rss_s} MB vs ${rss_p} MB (goal: faster, < 64 MB): $goal"
+    fi
+    [[ "$goal" == PASS ]] || LOAD_OK=0
+}
+
+part_load() {
+    make_ft "$FT_BUCKET"
+    make_xgb
+    local ftpy
+    ftpy="$(SM_PACK_VENVS="$venvs" "$here/scripts/ft-venv.sh")"
+    echo
+    echo "== validation (sm-pack inspect, whole process) vs the real library's load (in-process, import excluded)"
+    LOAD_OK=1
+    load_one "XGBoost 3.2.0 JSON $(mb "$(stat -c %s "$models/xgb-3.2.0/big.json")") MB" \
+        "$models/xgb-3.2.0/big.json" "$venvs/xgb-3.2.0/bin/python" xgboost
+    load_one "XGBoost 3.2.0 UBJSON $(mb "$(stat -c %s "$models/xgb-3.2.0/big.ubj")") MB" \
+        "$models/xgb-3.2.0/big.ubj" "$venvs/xgb-3.2.0/bin/python" xgboost
+    load_one "XGBoost 1.7.4 binary $(mb "$(stat -c %s "$models/xgb-1.7.4/big.bin")") MB" \
+        "$models/xgb-1.7.4/big.bin" "$venvs/xgb-1.7.4/bin/python" xgboost
+    load_one "fastText $(mb "$(stat -c %s "$(ft_model "$FT_BUCKET")")") MB" \
+        "$(ft_model "$FT_BUCKET")" "$ftpy" fasttext
+    echo "load goals: $([[ $LOAD_OK == 1 ]] && echo PASS || echo FAIL)"
+}
+
 part_micro() {
     make_ft "$FT_BUCKET"
     make_xgb
@@ -319,9 +403,9 @@ echo "cache: $cache"
 for p in "${parts[@]}"; do
     case "$p" in
         models) make_ft "$FT_BUCKET" && make_xgb && for b in "${RSS_BUCKETS[@]}"; do make_ft "$b"; done ;;
-        compare | rss | threads) ;;
+        compare | rss | threads | load) ;;
         micro) ;;
-        *) die "unknown part '$p' (models, compare, rss, threads, micro)" ;;
+        *) die "unknown part '$p' (models, compare, rss, threads, load, micro)" ;;
     esac
 done
 build
@@ -331,6 +415,7 @@ for p in "${parts[@]}"; do
         compare) part_compare ;;
         rss) part_rss ;;
         threads) part_threads ;;
+        load) part_load ;;
         micro) part_micro ;;
     esac
 done

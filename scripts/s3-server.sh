@@ -97,7 +97,8 @@ cmd_start() {
     fi
     # setsid: the server gets its own session, so a Ctrl-C in the caller's terminal
     # does not reach it and `stop` controls its lifetime.
-    BIND_HOST=127.0.0.1 GATEWAY_PORT="$PORT" S3_DATA_DIR="$STATE/data" LOG_LEVEL=WARNING \
+    # TMPDIR: ministack writes its own ministack-<port>.pid there; keep it in $STATE.
+    BIND_HOST=127.0.0.1 GATEWAY_PORT="$PORT" S3_DATA_DIR="$STATE/data" TMPDIR="$STATE" LOG_LEVEL=WARNING \
         setsid "$VENV/bin/ministack" >"$LOG" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$PIDFILE"

@@ -85,31 +85,28 @@ def predict_like_container(booster, dtest, **kw):
     return booster.predict(dtest, validate_features=False, **kw)
 
 
-def run_job(job):
+def run_job(job, tmp):
+    """Loads and predicts one fixture in `tmp`, a folder of its own (the model dir)."""
     import xgboost as xgb
 
     out = {"id": job["id"], "xgboost": xgb.__version__}
-    tmp = tempfile.mkdtemp(prefix="smpack-oracle-")
+    shutil.copyfile(job["file"], os.path.join(tmp, "xgboost-model"))
     try:
-        shutil.copyfile(job["file"], os.path.join(tmp, "xgboost-model"))
-        try:
-            booster = load_like_container(tmp)
-        except BaseException as e:  # the container turns any failure into a failed health check
-            out.update(status="error", stage="load", error=f"{type(e).__name__}: {str(e).strip()[:600]}")
-            return out
-        try:
-            X = read_rows(job["input"])
-            d = xgb.DMatrix(X, missing=float("nan"))
-            out["best_ntree_limit"] = repr(getattr(booster, "best_ntree_limit", None))
-            out["class"] = type(booster).__module__ + "." + type(booster).__name__
-            out["pred"] = as_rows(predict_like_container(booster, d))
-            out["margin"] = as_rows(predict_like_container(booster, d, output_margin=True))
-            out["status"] = "loaded"
-        except BaseException as e:
-            out.update(status="error", stage="predict", error=f"{type(e).__name__}: {str(e).strip()[:600]}")
+        booster = load_like_container(tmp)
+    except BaseException as e:  # the container turns any failure into a failed health check
+        out.update(status="error", stage="load", error=f"{type(e).__name__}: {str(e).strip()[:600]}")
         return out
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        X = read_rows(job["input"])
+        d = xgb.DMatrix(X, missing=float("nan"))
+        out["best_ntree_limit"] = repr(getattr(booster, "best_ntree_limit", None))
+        out["class"] = type(booster).__module__ + "." + type(booster).__name__
+        out["pred"] = as_rows(predict_like_container(booster, d))
+        out["margin"] = as_rows(predict_like_container(booster, d, output_margin=True))
+        out["status"] = "loaded"
+    except BaseException as e:
+        out.update(status="error", stage="predict", error=f"{type(e).__name__}: {str(e).strip()[:600]}")
+    return out
 
 
 # Address-space cap of each forked load. Old releases misread newer files and
@@ -134,13 +131,23 @@ def limit_memory():
 
 
 def run_forked(job):
+    # The parent owns the model folder: a child that crashes inside xgboost
+    # (abort, segfault) never reaches its own clean-up.
+    tmp = tempfile.mkdtemp(prefix="smpack-oracle-")
+    try:
+        return run_forked_in(job, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_forked_in(job, tmp):
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         limit_memory()
         try:
-            res = run_job(job)
+            res = run_job(job, tmp)
         except BaseException as e:
             res = {"id": job["id"], "status": "error", "stage": "load", "error": repr(e)[:600]}
         data = json.dumps(res).encode()
