@@ -886,3 +886,364 @@ fn examine_file_refuses_errors_and_summarises() {
     let e = sm_pack::xgboost::examine_file(&missing).expect_err("missing");
     assert_eq!(e.exit_code(), 2);
 }
+
+// ------------------------------------------------------------------ every structural check
+
+/// One edited fixture: the finding `code` with `severity` is expected at
+/// `path` (a JSON path; `None`: no location is asserted).
+struct Case {
+    what: &'static str,
+    fixture: &'static str,
+    edit: fn(&mut serde_json::Value),
+    code: &'static str,
+    severity: Severity,
+    path: Option<&'static str>,
+}
+
+const T1: &str = "/learner/gradient_booster/model/trees/1";
+
+/// Replaces the first element of the numeric array `key` with the bare
+/// token `token` (serde_json cannot write NaN / Infinity; XGBoost's JSON can).
+fn with_token(v: &serde_json::Value, key: &str, token: &str) -> Vec<u8> {
+    let text = serde_json::to_string(v).expect("ser");
+    let start = text.find(&format!("\"{key}\":[")).expect(key) + key.len() + 4;
+    let end = start + text[start..].find([',', ']']).expect("element end");
+    format!("{}{token}{}", &text[..start], &text[end..]).into_bytes()
+}
+
+#[test]
+fn every_structural_check_gives_a_located_finding() {
+    use serde_json::json;
+    let cases = [
+        Case {
+            what: "tree_info shorter than the trees",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| {
+                v.pointer_mut("/learner/gradient_booster/model/tree_info")
+                    .and_then(|a| a.as_array_mut())
+                    .expect("tree_info")
+                    .pop();
+            },
+            code: "xgb.gbtree.tree_info_length",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.tree_info"),
+        },
+        Case {
+            what: "root with a parent",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| set(v, &format!("{T0}/parents/0"), 5.into()),
+            code: "xgb.tree.root_parent",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].parents[0]"),
+        },
+        Case {
+            what: "num_deleted disagrees",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| set(v, &format!("{T0}/tree_param/num_deleted"), "2".into()),
+            code: "xgb.tree.num_deleted",
+            severity: Severity::Error,
+            path: None,
+        },
+        Case {
+            what: "a reachable leaf marked deleted",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| {
+                set(v, &format!("{T0}/split_indices/4"), 2147483647.into());
+                set(v, &format!("{T0}/default_left/4"), 1.into());
+                set(v, &format!("{T0}/tree_param/num_deleted"), "1".into());
+            },
+            code: "xgb.tree.deleted_reachable",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].split_indices[4]"),
+        },
+        Case {
+            what: "a split whose left child is -1 (leaves vs splits)",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| set(v, &format!("{T0}/left_children/1"), (-1).into()),
+            code: "xgb.tree.leaf_with_child",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].right_children[1]"),
+        },
+        Case {
+            what: "a split whose right child is -1 (leaves vs splits)",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| set(v, &format!("{T0}/right_children/1"), (-1).into()),
+            code: "xgb.tree.child_range",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].right_children[1]"),
+        },
+        Case {
+            what: "tree id out of place",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| set(v, &format!("{T1}/id"), 0.into()),
+            code: "xgb.tree.id",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[1].id"),
+        },
+        Case {
+            what: "num_parallel_tree 0",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| {
+                set(
+                    v,
+                    "/learner/gradient_booster/model/gbtree_model_param/num_parallel_tree",
+                    "0".into(),
+                )
+            },
+            code: "xgb.gbtree.num_parallel_tree",
+            severity: Severity::Error,
+            path: None,
+        },
+        Case {
+            what: "multi:softprob with num_class 1",
+            fixture: "2.1.4/softprob.json",
+            edit: |v| set(v, "/learner/learner_model_param/num_class", "1".into()),
+            code: "xgb.objective.num_class",
+            severity: Severity::Error,
+            path: Some("$.learner.learner_model_param.num_class"),
+        },
+        Case {
+            what: "vector base_score of the wrong length",
+            fixture: "3.2.0/softprob.json",
+            edit: |v| {
+                set(
+                    v,
+                    "/learner/learner_model_param/base_score",
+                    "[1E-1,2E-1]".into(),
+                )
+            },
+            code: "xgb.base_score.length",
+            severity: Severity::Error,
+            path: Some("$.learner.learner_model_param.base_score"),
+        },
+        Case {
+            what: "base_score that is not a number",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| set(v, "/learner/learner_model_param/base_score", "half".into()),
+            code: "xgb.base_score.invalid",
+            severity: Severity::Error,
+            path: Some("$.learner.learner_model_param.base_score"),
+        },
+        Case {
+            what: "fewer feature names than features",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| {
+                v.pointer_mut("/learner/feature_names")
+                    .and_then(|a| a.as_array_mut())
+                    .expect("names")
+                    .pop();
+            },
+            code: "xgb.features.names_length",
+            severity: Severity::Warning,
+            path: Some("$.learner.feature_names"),
+        },
+        Case {
+            what: "a duplicate feature name",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| set(v, "/learner/feature_names/1", "fa".into()),
+            code: "xgb.features.duplicate_name",
+            severity: Severity::Warning,
+            path: Some("$.learner.feature_names[1]"),
+        },
+        Case {
+            what: "an unknown feature type",
+            fixture: "3.2.0/cat.json",
+            edit: |v| set(v, "/learner/feature_types/0", "decimal".into()),
+            code: "xgb.features.type_unknown",
+            severity: Severity::Warning,
+            path: Some("$.learner.feature_types[0]"),
+        },
+        Case {
+            what: "categories of a node outside the tree",
+            fixture: "3.2.0/cat.json",
+            edit: |v| set(v, &format!("{T0}/categories_nodes/0"), 99.into()),
+            code: "xgb.tree.category_node",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].categories_nodes[0]"),
+        },
+        Case {
+            what: "a categorical split without categories",
+            fixture: "3.2.0/cat.json",
+            edit: |v| set(v, &format!("{T0}/categories_nodes/0"), 99.into()),
+            code: "xgb.tree.category_missing",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].split_type[0]"),
+        },
+        Case {
+            what: "a category segment beyond the categories",
+            fixture: "3.2.0/cat.json",
+            edit: |v| set(v, &format!("{T0}/categories_sizes/0"), 9.into()),
+            code: "xgb.tree.category_range",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].categories_segments[0]"),
+        },
+        Case {
+            what: "a negative category code",
+            fixture: "3.2.0/cat.json",
+            edit: |v| set(v, &format!("{T0}/categories/1"), (-2).into()),
+            code: "xgb.tree.category_value",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].categories[1]"),
+        },
+        Case {
+            what: "categories CSR arrays of different lengths",
+            fixture: "3.2.0/cat.json",
+            edit: |v| set(v, &format!("{T0}/categories_segments"), json!([0, 0])),
+            code: "xgb.tree.category_arrays",
+            severity: Severity::Error,
+            path: None,
+        },
+        Case {
+            what: "vector leaves of the wrong size",
+            fixture: "3.2.0/mtree.json",
+            edit: |v| set(v, &format!("{T0}/tree_param/size_leaf_vector"), "3".into()),
+            code: "xgb.tree.leaf_vector_size",
+            severity: Severity::Error,
+            path: None,
+        },
+        Case {
+            what: "a vector leaf indexing past leaf_weights",
+            fixture: "3.2.0/mtree.json",
+            edit: |v| set(v, &format!("{T0}/right_children/7"), 99.into()),
+            code: "xgb.tree.leaf_value_missing",
+            severity: Severity::Error,
+            path: Some("$.learner.gradient_booster.model.trees[0].right_children[7]"),
+        },
+        Case {
+            what: "a tree without nodes",
+            fixture: "2.1.4/logistic.json",
+            edit: |v| {
+                let t = v.pointer_mut(T1).expect("tree 1");
+                for k in [
+                    "base_weights",
+                    "default_left",
+                    "left_children",
+                    "loss_changes",
+                    "parents",
+                    "right_children",
+                    "split_conditions",
+                    "split_indices",
+                    "split_type",
+                    "sum_hessian",
+                ] {
+                    t[k] = json!([]);
+                }
+                t["tree_param"]["num_nodes"] = "0".into();
+            },
+            code: "xgb.tree.empty",
+            severity: Severity::Error,
+            path: None,
+        },
+    ];
+    for c in &cases {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&fixture(c.fixture)).expect("fixture JSON");
+        (c.edit)(&mut v);
+        let i = inspect_json(&v);
+        let f = i
+            .findings
+            .iter()
+            .find(|f| f.code == c.code)
+            .unwrap_or_else(|| panic!("{}: no {} finding; got {:?}", c.what, c.code, codes(&i)));
+        assert_eq!(f.severity, c.severity, "{}: {f}", c.what);
+        if let Some(p) = c.path {
+            assert_eq!(
+                f.location,
+                Some(Location::JsonPath(p.into())),
+                "{}: {f}",
+                c.what
+            );
+        }
+        assert_eq!(i.has_errors(), c.severity == Severity::Error, "{}", c.what);
+    }
+}
+
+#[test]
+fn non_finite_weights_and_base_score_are_errors() {
+    // JSON bare tokens, as XGBoost's own JSON allows them.
+    let dart: serde_json::Value =
+        serde_json::from_slice(&fixture("2.1.4/dart.json")).expect("dart");
+    let i = inspect_bounded(&with_token(&dart, "weight_drop", "NaN"), "dart NaN").expect("parses");
+    let f = find(&i, "xgb.dart.weight_not_finite");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        f.location,
+        Some(Location::JsonPath(
+            "$.learner.gradient_booster.weight_drop[0]".into()
+        ))
+    );
+    let lin: serde_json::Value =
+        serde_json::from_slice(&fixture("2.1.4/gblinear.json")).expect("gblinear");
+    let i =
+        inspect_bounded(&with_token(&lin, "weights", "Infinity"), "gblinear inf").expect("parses");
+    let f = find(&i, "xgb.gblinear.weight_not_finite");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        f.location,
+        Some(Location::JsonPath(
+            "$.learner.gradient_booster.model.weights[0]".into()
+        ))
+    );
+    let mut v = json_fixture();
+    set(
+        &mut v,
+        "/learner/learner_model_param/base_score",
+        "inf".into(),
+    );
+    let f = find(&inspect_json(&v), "xgb.base_score.not_finite").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        f.location,
+        Some(Location::JsonPath(
+            "$.learner.learner_model_param.base_score".into()
+        ))
+    );
+    // A 3.1+ vector holding NaN.
+    set(
+        &mut v,
+        "/learner/learner_model_param/base_score",
+        "[NaN]".into(),
+    );
+    let i = inspect_json(&v);
+    assert!(
+        find(&i, "xgb.base_score.not_finite")
+            .message
+            .contains("NaN")
+    );
+}
+
+#[test]
+fn legacy_binary_header_checks() {
+    // 0.90 header: num_output_group (GBTreeModelParam offset 24) must be max(num_class, 1).
+    let b = fixture("0.90/softprob.bin");
+    let m = model_of(&b);
+    let at = offset(&m.locate("num_trees", None).expect("num_trees span")) + 24;
+    assert_eq!(
+        &b[at..at + 4],
+        &3i32.to_le_bytes(),
+        "num_output_group of a 3-class model"
+    );
+    let mut c = b.clone();
+    patch(&mut c, at, &1i32.to_le_bytes());
+    let i = inspect_bounded(&c, "num_output_group").expect("parses");
+    assert_eq!(
+        find(&i, "xgb.binary.num_output_group").severity,
+        Severity::Error
+    );
+    // A parent whose "is left child" bit (31) contradicts the parent's children.
+    let b = fixture("1.7.4/softprob.bin");
+    let m = model_of(&b);
+    let at = offset(&m.locate_node(0, "parents", 1));
+    let raw = u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+    assert_eq!(
+        raw & 0x8000_0000,
+        0x8000_0000,
+        "node 1 is its parent's left child"
+    );
+    let mut c = b.clone();
+    patch(&mut c, at, &(raw & 0x7FFF_FFFF).to_le_bytes());
+    let i = inspect_bounded(&c, "parent side").expect("parses");
+    let f = find(&i, "xgb.binary.parent_side");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.location, Some(Location::Offset(at as u64)));
+}

@@ -617,6 +617,23 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
         let r = t.right_children[i];
         if l == -1 {
             n_leaves_total += 1;
+            // A leaf has no children: XGBoost writes -1 on both sides. Only
+            // the 3.2+ vector-leaf layout reuses a leaf's right_children as
+            // its index into leaf_weights.
+            if r != -1 && !(vector && t.leaf_weights.is_some()) {
+                s.push(at(
+                    Finding::error(
+                        "xgb.tree.leaf_with_child",
+                        format!(
+                            "tree {ti} node {i}: its left child is -1 (a leaf) but its right child is {r}; leaves and splits disagree"
+                        ),
+                    )
+                    .with_hint(
+                        "XGBoost never writes this; it would treat the node as a leaf and drop the subtree under it (the file is corrupt or was edited)",
+                    ),
+                    Some(m.locate_node(ti, "right_children", i)),
+                ));
+            }
             match t.leaf_value(i) {
                 Some(v) => {
                     if let Some(x) = v.iter().find(|x| !x.is_finite()) {
@@ -841,10 +858,10 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
 
 /// The common case, fast: a scalar-leaf, numerical tree whose local
 /// invariants all hold (children in 1..n, distinct, not deleted, their parent
-/// pointing back; split features < num_feature; finite thresholds and
-/// leaves; root parent -1/2147483647). Then every node has at most one
-/// parent and the root none, so the nodes reachable from the root form a
-/// tree: a plain DFS gives the statistics. Returns `None` whenever anything
+/// pointing back; a leaf's right child -1 too; split features < num_feature;
+/// finite thresholds and leaves; root parent -1/2147483647). Then every node
+/// has at most one parent and the root none, so the nodes reachable from
+/// the root form a tree: a plain DFS gives the statistics. Returns `None` whenever anything
 /// is irregular (or some node is unreachable), and the detailed checks run.
 fn fast_tree(t: &Tree, num_feature: u64) -> Option<TreeStats> {
     let n = t.len();
@@ -866,11 +883,11 @@ fn fast_tree(t: &Tree, num_feature: u64) -> Option<TreeStats> {
             continue;
         }
         let l = left[i];
+        let r = right[i];
         if l == -1 {
-            ok &= cond[i].is_finite();
+            ok &= cond[i].is_finite() && r == -1;
             continue;
         }
-        let r = right[i];
         let f = split[i];
         let good = l >= 1
             && r >= 1
