@@ -13,6 +13,26 @@ fn ft(name: &str) -> String {
         .into_owned()
 }
 
+/// What the real fastText 0.9.2 reported for a fixture (`<stem>.expect.json`).
+fn expect(name: &str) -> serde_json::Value {
+    let stem = name.rsplit_once('.').unwrap().0;
+    let p = repo().join(format!("testdata/fasttext/{stem}.expect.json"));
+    serde_json::from_slice(&fs::read(&p).unwrap()).unwrap()
+}
+
+/// Every fixture listed in testdata/fasttext/index.json.
+fn all_fixtures() -> Vec<String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(repo().join("testdata/fasttext/index.json")).unwrap())
+            .unwrap();
+    index["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["file"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn packs_every_unquantized_fixture_as_model_bin() {
     for name in [
@@ -38,6 +58,63 @@ fn packs_every_unquantized_fixture_as_model_bin() {
             m["model"].is_object(),
             "{name}: model summary missing from the manifest"
         );
+        // the report says which kind of model it is and what the endpoint expects
+        let exp = expect(name);
+        let sup = exp["args"]["model"] == "sup";
+        let model = &r["outcome"]["model"];
+        assert_eq!(
+            model["kind"],
+            match exp["args"]["model"].as_str().unwrap() {
+                "sup" => "supervised",
+                "sg" => "skipgram",
+                _ => "cbow",
+            },
+            "{name}"
+        );
+        let bt = &model["blazingtext"];
+        assert_eq!(bt["content_type"], "application/json", "{name}");
+        if sup {
+            assert_eq!(bt["mode"], "classifier", "{name}");
+            assert_eq!(bt["request"]["configuration"]["k"], 1, "{name}");
+            assert!(bt["request"]["instances"][0].is_string(), "{name}");
+            assert_eq!(bt["batch"]["content_type"], "application/jsonlines");
+            assert_eq!(bt["response"][0]["label"][0], exp["labels"][0], "{name}");
+        } else {
+            assert_eq!(bt["mode"], "word2vec", "{name}");
+            assert!(bt["request"]["instances"][0].is_string(), "{name}");
+            assert!(bt["request"].get("configuration").is_none(), "{name}");
+            assert!(bt["response"][0]["vector"].is_array(), "{name}");
+        }
+        assert_eq!(m["model"]["blazingtext"], *bt, "{name}: manifest");
+    }
+}
+
+#[test]
+fn human_pack_report_names_the_kind_and_the_request() {
+    for (name, model_line, endpoint) in [
+        (
+            "sup_ova.bin",
+            "fastText supervised (ova loss), dim 16, 101 words, 4 labels",
+            r#"BlazingText classifier: POST application/json {"instances":["#,
+        ),
+        (
+            "cbow_nosub.bin",
+            "fastText cbow (ns loss), dim 12, 123 words",
+            r#"BlazingText word2vec: POST application/json {"instances":["word1","word2"]}"#,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = run_in(dir.path(), &["fasttext", &ft(name)]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains(&format!("  model     {model_line}\n")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("  endpoint  {endpoint}")), "{out}");
+        if name == "sup_ova.bin" {
+            assert!(out.contains(r#""configuration":{"k":1}}"#), "{out}");
+        }
     }
 }
 
@@ -92,23 +169,104 @@ fn truncated_and_foreign_inputs_are_refused_with_nothing_written() {
 
 #[test]
 fn inspect_reports_shapes() {
+    // `sm-pack --json inspect` on every fixture: the fields the issue lists,
+    // against what the real fastText 0.9.2 reported after load_model.
+    let fixtures = all_fixtures();
+    assert_eq!(fixtures.len(), 16);
+    for name in &fixtures {
+        let exp = expect(name);
+        let o = bin()
+            .args(["--json", "inspect", &ft(name)])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["format"], "fasttext", "{name}");
+        let s = &r["model"];
+        let a = &exp["args"];
+        assert_eq!(s["file_size"], exp["file_size"], "{name}");
+        assert_eq!(s["complete"], true, "{name}");
+        assert_eq!(s["loss"], a["loss"], "{name}");
+        assert_eq!(s["dim"], exp["dimension"], "{name}");
+        assert_eq!(s["args"]["model"], a["model"], "{name}");
+        for key in ["wordNgrams", "minn", "maxn", "bucket"] {
+            assert_eq!(s["ngrams"][key], a[key], "{name}: {key}");
+            assert_eq!(s["args"][key], a[key], "{name}: {key}");
+        }
+        let d = &s["dictionary"];
+        assert_eq!(d["nwords"], exp["nwords"], "{name}");
+        assert_eq!(d["nlabels"], exp["nlabels"], "{name}");
+        assert_eq!(d["labels_count"], exp["nlabels"], "{name}");
+        let labels = exp["labels"].as_array().unwrap();
+        let first: Vec<_> = labels.iter().take(10).cloned().collect();
+        assert_eq!(d["labels_first"], serde_json::Value::from(first), "{name}");
+        let quant = exp["is_quantized"].as_bool().unwrap();
+        assert_eq!(s["quantization"]["quantized"], quant, "{name}");
+        let dim = exp["dimension"].as_i64().unwrap();
+        for key in ["input_matrix", "output_matrix"] {
+            let m = &s[key];
+            assert_eq!(m["cols"], dim, "{name}: {key}");
+            assert_eq!(m["rows"], m["expected_rows"], "{name}: {key}");
+            assert!(m["bytes"].as_u64().unwrap() > 0, "{name}: {key}");
+            if let Some(shape) = exp[key]["shape"].as_array() {
+                assert_eq!(m["kind"], "dense", "{name}: {key}");
+                assert_eq!(m["rows"], shape[0], "{name}: {key} rows vs fastText");
+                assert_eq!(m["cols"], shape[1], "{name}: {key} cols vs fastText");
+            } else {
+                assert_eq!(m["kind"], "quantized", "{name}: {key}");
+            }
+        }
+        let total: u64 = s["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["bytes"].as_u64().unwrap())
+            .sum();
+        assert_eq!(total, exp["file_size"].as_u64().unwrap(), "{name}: sizes");
+        // findings: none above a note, except the quantized-hosting warning
+        let codes: Vec<&str> = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] != "info")
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        let want: &[&str] = if quant { &["bt.quantized"] } else { &[] };
+        assert_eq!(codes, want, "{name}");
+    }
+
+    // the human rendering carries the same facts
     let o = bin()
-        .args(["--json", "inspect", &ft("sup_ngrams.bin")])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["format"], "fasttext");
-    let text = bin()
         .args(["inspect", &ft("sup_ngrams.bin")])
         .output()
         .unwrap();
-    assert!(
-        stdout(&text).contains("supervised classifier"),
-        "{}",
-        stdout(&text)
-    );
-    assert!(stdout(&text).contains("wordNgrams 2"), "{}", stdout(&text));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for needle in [
+        "kind           supervised classifier, loss softmax",
+        "dim            16",
+        "vocabulary     105 entries: 101 words, 4 labels",
+        "labels         __label__sports, __label__travel, __label__tech, __label__food",
+        "n-grams        wordNgrams 2, char n-grams 2..4, bucket 3000",
+        "quantization   none",
+        "input matrix   dense 3101 × 16",
+        "output matrix  dense 4 × 16",
+        "findings       0 errors, 0 warnings",
+        r#""configuration":{"k":1}"#,
+    ] {
+        assert!(text.contains(needle), "lacks {needle:?}:\n{text}");
+    }
+    // a broken model: inspect exits 1 and names the finding
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = fs::read(ft("sup_ngrams.bin")).unwrap();
+    fs::write(dir.path().join("cut.bin"), &bytes[..150_000]).unwrap();
+    let o = run_in(dir.path(), &["--json", "inspect", "cut.bin"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &r["model"]["truncation"];
+    assert_eq!(t["file_len"], 150_000);
+    assert_eq!(t["missing"], 198_464 + 1_720 - 150_000);
+    assert_eq!(r["findings"][0]["code"], "ft.truncated");
 }
 
 #[test]

@@ -306,6 +306,91 @@ fn in_memory_model_matches_the_library() {
     }
 }
 
+/// The real library cannot export a quantized matrix (`get_input_matrix()`
+/// raises), so the shapes of the `.ftz` fixtures are checked two ways: against
+/// the independent parser `shared/reference/ft_layout.py` (its figures are the
+/// table in testdata/fasttext/README.md), and against the rows the library did
+/// decode through `get_input_vector` (the last one it read is the last row).
+#[test]
+fn quantized_shapes_match_the_independent_parser_and_the_library() {
+    // file, (rows, cols, nsubq, dsub, lastdsub, qnorm) of the input, and the
+    // output: None when dense
+    type Q = (i64, i64, i32, i32, i32, bool);
+    let cases: [(&str, Q, Option<Q>); 6] = [
+        ("sup_ngrams_q.ftz", (3101, 16, 8, 2, 2, false), None),
+        ("sup_ngrams_qcut.ftz", (400, 16, 8, 2, 2, false), None),
+        (
+            "sup_ngrams_qcut_renamed.bin",
+            (400, 16, 8, 2, 2, false),
+            None,
+        ),
+        (
+            "sup_ngrams_qcut_resaved.ftz",
+            (400, 16, 8, 2, 2, false),
+            None,
+        ),
+        ("sup_ngrams_qnorm.ftz", (3101, 16, 8, 2, 2, true), None),
+        (
+            "many_hs_qout.ftz",
+            (2970, 10, 4, 3, 1, true),
+            Some((300, 10, 5, 2, 2, true)),
+        ),
+    ];
+    let quantized: Vec<_> = fixtures()
+        .into_iter()
+        .filter(|(_, e)| e["is_quantized"] == true)
+        .collect();
+    assert_eq!(quantized.len(), cases.len(), "a case per quantized fixture");
+    for (file, input, output) in cases {
+        let path = dir().join(file);
+        let exp =
+            read_json(&dir().join(format!("{}.expect.json", file.rsplit_once('.').unwrap().0)));
+        let i = inspect_file_with(&path, &allow()).unwrap();
+        let check = |m: &fasttext::MatrixSummary, q: Q, key: &str| {
+            let (rows, cols, nsubq, dsub, lastdsub, qnorm) = q;
+            assert_eq!(m.kind, MatrixKind::Quantized, "{file}: {key}");
+            assert_eq!((m.rows, m.cols), (Some(rows), Some(cols)), "{file}: {key}");
+            let pq = m.pq.as_ref().expect("pq");
+            assert_eq!(
+                (pq.nsubq, pq.dsub, pq.lastdsub),
+                (nsubq, dsub, lastdsub),
+                "{file}: {key}"
+            );
+            assert_eq!(m.qnorm, Some(qnorm), "{file}: {key}");
+            assert_eq!(
+                m.codesize.map(i64::from),
+                Some(rows * i64::from(nsubq)),
+                "{file}: {key}"
+            );
+        };
+        check(i.input_matrix.as_ref().unwrap(), input, "input");
+        let om = i.output_matrix.as_ref().unwrap();
+        match output {
+            Some(q) => check(om, q, "output"),
+            None => {
+                assert_eq!(om.kind, MatrixKind::Dense, "{file}");
+                let shape = exp["output_matrix"]["shape"].as_array().unwrap();
+                assert_eq!(om.rows, shape[0].as_i64(), "{file}");
+            }
+        }
+        // the library decoded rows up to rows - 1 (unpruned: nwords + bucket - 1)
+        let last = exp["input_rows"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.parse::<i64>().unwrap())
+            .max()
+            .unwrap();
+        let d = i.dictionary.as_ref().unwrap();
+        if d.pruneidx_size < 0 {
+            assert_eq!(last, input.0 - 1, "{file}: last row the library decoded");
+        } else {
+            assert!(last < input.0, "{file}");
+            assert_eq!(input.0, i64::from(d.nwords) + d.pruneidx_size, "{file}");
+        }
+    }
+}
+
 #[test]
 fn push_and_pull_agree_for_any_chunking() {
     for (path, _) in fixtures() {

