@@ -8,6 +8,7 @@
 mod s3_support;
 
 use s3_support::*;
+use sha2::{Digest, Sha256};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -726,4 +727,193 @@ fn ctrl_c_aborts_the_multipart_upload() {
         files_in(&env.path("out"), &[]).is_empty(),
         "no local output"
     );
+}
+
+/// The value of header `name` in a request head (names compared case-insensitively).
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+#[test]
+fn profile_region_and_bucket_owner_reach_every_request() {
+    let endpoint = need_s3!();
+    let mut env = TestEnv::new();
+    std::fs::create_dir(env.path("out")).expect("out dir");
+    let s3 = S3::new_in(&endpoint, "eu-west-3");
+    let bucket = bucket_name("profile");
+    s3.create_bucket_in(&bucket, "eu-west-3");
+    // Credentials and region only in the shared files, under profile "ci".
+    env.unset("AWS_ACCESS_KEY_ID");
+    env.unset("AWS_SECRET_ACCESS_KEY");
+    env.unset("AWS_REGION");
+    std::fs::write(env.path("aws-config"), "[profile ci]\nregion = eu-west-3\n").expect("config");
+    std::fs::write(
+        env.path("aws-credentials"),
+        "[ci]\naws_access_key_id = AKIAPROFILECI0000001\naws_secret_access_key = profile-secret\n",
+    )
+    .expect("credentials");
+    let proxy = Proxy::start_with(
+        port_of(&endpoint),
+        ProxyOptions {
+            record: true,
+            ..Default::default()
+        },
+    );
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 21);
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model.to_str().unwrap_or_default(), &dest, &proxy.endpoint);
+    args.extend([
+        "--profile",
+        "ci",
+        "--expected-bucket-owner",
+        "111122223333",
+        "--part-size",
+        "5MiB",
+        "--json",
+    ]);
+    let run = env.run(&args);
+    run.ok();
+    assert_eq!(run.json()["upload"]["region"], "eu-west-3");
+    let heads = proxy.request_heads();
+    assert!(heads.len() >= 8, "{heads:#?}");
+    for h in &heads {
+        let auth = header(h, "authorization").unwrap_or_default();
+        assert!(
+            auth.contains("Credential=AKIAPROFILECI0000001/")
+                && auth.contains("/eu-west-3/s3/aws4_request"),
+            "signed with the profile's key for its region: {h}"
+        );
+        assert_eq!(
+            header(h, "x-amz-expected-bucket-owner"),
+            Some("111122223333"),
+            "{h}"
+        );
+    }
+    // Each part carried its own SHA-256 (S3 checks it), equal to the digest
+    // of that slice of the object as downloaded.
+    let got = s3.get(&bucket, "m/model.tar.gz").expect("archive");
+    let mut sent: Vec<(u32, String)> = heads
+        .iter()
+        .filter(|h| h.starts_with("PUT ") && h.contains("partNumber="))
+        .map(|h| {
+            let n = h
+                .split("partNumber=")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0);
+            (
+                n,
+                header(h, "x-amz-checksum-sha256").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    sent.sort();
+    use base64::Engine as _;
+    let want: Vec<(u32, String)> = got
+        .chunks(5 * MIB)
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                i as u32 + 1,
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(c)),
+            )
+        })
+        .collect();
+    assert_eq!(sent, want);
+
+    // AWS_PROFILE picks the profile too; --region wins over the profile's
+    // region (and S3 then says where the bucket is).
+    env.set("AWS_PROFILE", "ci");
+    let before = heads.len();
+    let small = small_model();
+    let run = env.run(&[
+        "fasttext",
+        small.to_str().unwrap_or_default(),
+        "-o",
+        "out/small.tar.gz",
+        "--upload",
+        &format!("s3://{bucket}/small/"),
+        "--endpoint-url",
+        &proxy.endpoint,
+        "--path-style",
+        "--region",
+        "ap-south-1",
+    ]);
+    run.fails_with(2);
+    assert!(
+        run.stderr
+            .contains("the bucket is in region eu-west-3: pass --region eu-west-3"),
+        "{}",
+        run.stderr
+    );
+    let heads = proxy.request_heads();
+    assert!(heads.len() > before);
+    for h in &heads[before..] {
+        let auth = header(h, "authorization").unwrap_or_default();
+        assert!(
+            auth.contains("Credential=AKIAPROFILECI0000001/")
+                && auth.contains("/ap-south-1/s3/aws4_request"),
+            "{h}"
+        );
+        assert_eq!(header(h, "x-amz-expected-bucket-owner"), None, "{h}");
+    }
+    assert!(
+        files_in(
+            &env.path("out"),
+            &["model.tar.gz", "model.tar.gz.manifest.json", "SHA256SUMS"]
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn parts_are_uploaded_concurrently() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("concurrent", &endpoint);
+    // The proxy slows every connection down to 1 MiB per 150 ms, so a part
+    // takes longer to send than to pack: with free slots the next parts go up
+    // while it is on its way, seen by the proxy as connections open at once.
+    let mut open = Vec::new();
+    for (n, size, concurrency) in [(0, 40 * MIB, "4"), (1, 12 * MIB, "1")] {
+        let model = env.path(&format!("big{n}.bin"));
+        fasttext_model(&model, size, 22 + n as u64);
+        let proxy = Proxy::start_with(
+            port_of(&endpoint),
+            ProxyOptions {
+                upload_time_per_mib: Some(Duration::from_millis(150)),
+                ..Default::default()
+            },
+        );
+        let dest = format!("s3://{bucket}/c{n}/");
+        let out = format!("out/c{n}.tar.gz");
+        let run = env.run(&[
+            "fasttext",
+            model.to_str().unwrap_or_default(),
+            "-o",
+            &out,
+            "--upload",
+            &dest,
+            "--endpoint-url",
+            &proxy.endpoint,
+            "--path-style",
+            "--part-size",
+            "5MiB",
+            "--concurrency",
+            concurrency,
+        ]);
+        run.ok();
+        let got = s3
+            .get(&bucket, &format!("c{n}/c{n}.tar.gz"))
+            .expect("object");
+        assert_eq!(got, std::fs::read(env.path(&out)).unwrap_or_default());
+        open.push(proxy.max_open.load(Ordering::SeqCst));
+    }
+    eprintln!("connections open at once: {open:?}");
+    assert!(open[0] >= 3, "--concurrency 4: {open:?}");
+    assert!(open[1] <= 2, "--concurrency 1: {open:?}");
 }

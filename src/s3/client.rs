@@ -311,6 +311,9 @@ where
                     403 => Some("AccessDenied".into()),
                     404 => Some("NotFound".into()),
                     301 => Some("PermanentRedirect".into()),
+                    // HEAD answers carry no error body, so no code: name the status.
+                    500 => Some("InternalError".into()),
+                    503 => Some("ServiceUnavailable".into()),
                     _ => None,
                 });
             let message = match (se.err().message(), &code) {

@@ -184,13 +184,18 @@ pub struct S3 {
 
 impl S3 {
     pub fn new(endpoint: &str) -> S3 {
+        S3::new_in(endpoint, "us-east-1")
+    }
+
+    /// A client signing for `region` (for buckets located there).
+    pub fn new_in(endpoint: &str, region: &str) -> S3 {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
+            .region(Region::new(region.to_string()))
             .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
             .endpoint_url(endpoint)
             .force_path_style(true)
@@ -204,6 +209,23 @@ impl S3 {
     pub fn create_bucket(&self, bucket: &str) {
         self.rt
             .block_on(self.client.create_bucket().bucket(bucket).send())
+            .expect("create bucket");
+    }
+
+    /// Creates a bucket located in `region`.
+    pub fn create_bucket_in(&self, bucket: &str, region: &str) {
+        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+        let conf = CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(region))
+            .build();
+        self.rt
+            .block_on(
+                self.client
+                    .create_bucket()
+                    .bucket(bucket)
+                    .create_bucket_configuration(conf)
+                    .send(),
+            )
             .expect("create bucket");
     }
 
@@ -493,6 +515,9 @@ impl Ministack {
             .env("BIND_HOST", "127.0.0.1")
             .env("GATEWAY_PORT", port.to_string())
             .env("S3_DATA_DIR", data.path())
+            // ministack writes `$TMPDIR/ministack-<port>.pid` and removes it only on
+            // SIGTERM; these servers are killed, so keep it inside the temp dir.
+            .env("TMPDIR", data.path())
             .env("LOG_LEVEL", "WARNING")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -531,28 +556,153 @@ impl Drop for Ministack {
     }
 }
 
+/// What a [`Proxy`] recorded: the bytes each connection's client sent.
+type Recordings = Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>;
+
+/// What a [`Proxy`] does besides forwarding.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyOptions {
+    /// Answer the first this many connections with `503 SlowDown` (after
+    /// reading the request head) and close them, as a throttling S3 would.
+    pub fail_first: usize,
+    /// Replace these bytes with others of the same length in everything the
+    /// server sends back (to make a response lie about the object).
+    pub replace: Option<(Vec<u8>, Vec<u8>)>,
+    /// Keep what the client sends, per connection (see [`Proxy::request_heads`]).
+    pub record: bool,
+    /// Slow what the client sends down to one MiB per this long, per connection
+    /// (so that requests last long enough to overlap when they are concurrent).
+    pub upload_time_per_mib: Option<Duration>,
+}
+
 /// A TCP proxy in front of a server that can be cut ("down": existing
-/// connections are shut, new ones closed at once) and restored.
+/// connections are shut, new ones closed at once) and restored; it counts
+/// connections (total and at most open at once) and can throttle, tamper
+/// with responses and record requests ([`ProxyOptions`]).
 pub struct Proxy {
     pub endpoint: String,
     down: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
     pub accepted: Arc<AtomicUsize>,
+    /// Connections open at the same time, at most.
+    pub max_open: Arc<AtomicUsize>,
+    recorded: Recordings,
+}
+
+/// Reads a request head (up to the blank line) from a client.
+fn read_head(s: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 << 10 {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    head
+}
+
+/// The longest end of `data` that is a proper beginning of `pattern`.
+fn partial_suffix(data: &[u8], pattern: &[u8]) -> usize {
+    (1..pattern.len().min(data.len() + 1))
+        .rev()
+        .find(|&n| data[data.len() - n..] == pattern[..n])
+        .unwrap_or(0)
+}
+
+/// Copies `from` to `to`, replacing `pattern` (when given) on the way and
+/// recording into `record` (when given).
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    replace: Option<(Vec<u8>, Vec<u8>)>,
+    record: Option<Arc<Mutex<Vec<u8>>>>,
+    per_mib: Option<Duration>,
+) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(d) = per_mib {
+            std::thread::sleep(d * n as u32 / (1 << 20));
+        }
+        if let Some(r) = &record
+            && let Ok(mut r) = r.lock()
+        {
+            r.extend_from_slice(&buf[..n]);
+        }
+        let out = match &replace {
+            None => buf[..n].to_vec(),
+            Some((pat, with)) => {
+                carry.extend_from_slice(&buf[..n]);
+                let mut i = 0;
+                while i + pat.len() <= carry.len() {
+                    if carry[i..i + pat.len()] == pat[..] {
+                        carry[i..i + pat.len()].copy_from_slice(with);
+                        i += pat.len();
+                    } else {
+                        i += 1;
+                    }
+                }
+                // Hold back only what may be the start of a match split across reads.
+                let keep = partial_suffix(&carry, pat);
+                let rest = carry.split_off(carry.len() - keep);
+                std::mem::replace(&mut carry, rest)
+            }
+        };
+        if to.write_all(&out).is_err() {
+            break;
+        }
+    }
+    let _ = to.write_all(&carry);
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
 }
 
 impl Proxy {
     pub fn start(upstream_port: u16) -> Proxy {
+        Proxy::start_with(upstream_port, ProxyOptions::default())
+    }
+
+    pub fn start_with(upstream_port: u16, opts: ProxyOptions) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let down = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (d, cs, acc) = (down.clone(), conns.clone(), accepted.clone());
+        let max_open = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let recorded: Recordings = Arc::default();
+        let (d, cs, acc, mx, rec) = (
+            down.clone(),
+            conns.clone(),
+            accepted.clone(),
+            max_open.clone(),
+            recorded.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming() {
-                let Ok(client) = client else { continue };
-                acc.fetch_add(1, Ordering::SeqCst);
+                let Ok(mut client) = client else { continue };
+                let nth = acc.fetch_add(1, Ordering::SeqCst);
                 if d.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                if nth < opts.fail_first {
+                    let head = read_head(&mut client);
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+                                <Message>Please reduce your request rate.</Message></Error>";
+                    let is_head = head.starts_with(b"HEAD ");
+                    let reply = format!(
+                        "HTTP/1.1 503 Slow Down\r\ncontent-type: application/xml\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{}",
+                        body.len(),
+                        if is_head { "" } else { body }
+                    );
+                    let _ = client.write_all(reply.as_bytes());
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
@@ -566,29 +716,26 @@ impl Proxy {
                     list.push(a);
                     list.push(b);
                 }
-                for (mut from, mut to) in [
-                    (client.try_clone(), server.try_clone()),
-                    (server.try_clone(), client.try_clone()),
-                ]
-                .into_iter()
-                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
-                {
-                    std::thread::spawn(move || {
-                        let mut buf = vec![0u8; 64 << 10];
-                        loop {
-                            match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if to.write_all(&buf[..n]).is_err() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = to.shutdown(Shutdown::Both);
-                        let _ = from.shutdown(Shutdown::Both);
-                    });
-                }
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                mx.fetch_max(now, Ordering::SeqCst);
+                let record = opts.record.then(|| {
+                    let r: Arc<Mutex<Vec<u8>>> = Arc::default();
+                    if let Ok(mut all) = rec.lock() {
+                        all.push(r.clone());
+                    }
+                    r
+                });
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                let replace = opts.replace.clone();
+                let open = open.clone();
+                let per_mib = opts.upload_time_per_mib;
+                std::thread::spawn(move || pump(client, s2, None, record, per_mib));
+                std::thread::spawn(move || {
+                    pump(server, c2, replace, None, None);
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         Proxy {
@@ -596,7 +743,37 @@ impl Proxy {
             down,
             conns,
             accepted,
+            max_open,
+            recorded,
         }
+    }
+
+    /// The heads (request line and headers) of every request
+    /// the client sent so far (needs [`ProxyOptions::record`]).
+    pub fn request_heads(&self) -> Vec<String> {
+        let mut heads = Vec::new();
+        let Ok(all) = self.recorded.lock() else {
+            return heads;
+        };
+        for conn in all.iter() {
+            let Ok(bytes) = conn.lock() else { continue };
+            // A request line ends with " HTTP/1.1"; these bodies hold no such text.
+            let mut from = 0;
+            while let Some(at) = find(&bytes[from..], b" HTTP/1.1\r\n") {
+                let at = from + at;
+                // The request line starts with the method (a body may precede it).
+                let window = at.saturating_sub(16 << 10);
+                let line_start = ["GET /", "PUT /", "POST /", "HEAD /", "DELETE /"]
+                    .iter()
+                    .filter_map(|m| rfind(&bytes[window..at], m.as_bytes()))
+                    .max()
+                    .map_or(window, |p| window + p);
+                let end = find(&bytes[at..], b"\r\n\r\n").map_or(bytes.len(), |e| at + e);
+                heads.push(String::from_utf8_lossy(&bytes[line_start..end]).into_owned());
+                from = end;
+            }
+        }
+        heads
     }
 
     /// Cuts every connection and refuses new ones.
@@ -613,4 +790,23 @@ impl Proxy {
     pub fn restore(&self) {
         self.down.store(false, Ordering::SeqCst);
     }
+}
+
+/// The port of an `http://127.0.0.1:PORT` endpoint.
+pub fn port_of(endpoint: &str) -> u16 {
+    endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("endpoint with a port")
+}
+
+/// Where `needle` last occurs in `hay`.
+pub fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// Where `needle` first occurs in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
