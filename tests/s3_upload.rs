@@ -917,3 +917,115 @@ fn parts_are_uploaded_concurrently() {
     assert!(open[0] >= 3, "--concurrency 4: {open:?}");
     assert!(open[1] <= 2, "--concurrency 1: {open:?}");
 }
+
+/// A one-route HTTP server answering every request with `body` (JSON); counts requests.
+fn json_server(body: String) -> (String, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    let n = Arc::new(AtomicUsize::new(0));
+    let c = n.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).is_ok_and(|r| r == 1) {
+                head.push(b[0]);
+            }
+            c.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, n)
+}
+
+#[test]
+fn credentials_from_credential_process_and_container_endpoint() {
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("credchain", &endpoint);
+    env.unset("AWS_ACCESS_KEY_ID");
+    env.unset("AWS_SECRET_ACCESS_KEY");
+    let proxy = Proxy::start_with(
+        port_of(&endpoint),
+        ProxyOptions {
+            record: true,
+            ..Default::default()
+        },
+    );
+    let model = small_model();
+    let model = model.to_str().unwrap_or_default();
+    let signed_by = |heads: &[String], key: &str| {
+        assert!(!heads.is_empty());
+        for h in heads {
+            let auth = header(h, "authorization").unwrap_or_default();
+            assert!(auth.contains(&format!("Credential={key}/")), "{h}");
+        }
+    };
+
+    // A profile with credential_process.
+    std::fs::write(
+        env.path("aws-config"),
+        "[profile proc]\ncredential_process = /bin/sh -c 'echo \
+         \"{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"AKIAPROCESS000000001\\\", \
+         \\\"SecretAccessKey\\\": \\\"process-secret\\\"}\"'\n",
+    )
+    .expect("config");
+    let run = env.run(&[
+        "fasttext",
+        model,
+        "-o",
+        "out/a.tar.gz",
+        "--upload",
+        &format!("s3://{bucket}/a/"),
+        "--endpoint-url",
+        &proxy.endpoint,
+        "--path-style",
+        "--profile",
+        "proc",
+    ]);
+    run.ok();
+    signed_by(&proxy.request_heads(), "AKIAPROCESS000000001");
+    assert!(s3.get(&bucket, "a/a.tar.gz").is_some());
+    let before = proxy.request_heads().len();
+
+    // Container credentials (ECS, EKS Pod Identity): AWS_CONTAINER_CREDENTIALS_FULL_URI.
+    std::fs::write(env.path("aws-config"), "").expect("config");
+    let token = "ContainerSessionTokenFake0123456789";
+    let (url, hits) = json_server(format!(
+        "{{\"AccessKeyId\":\"AKIACONTAINER0000001\",\"SecretAccessKey\":\"container-secret\",\
+         \"Token\":\"{token}\",\"Expiration\":\"2099-01-01T00:00:00Z\"}}"
+    ));
+    env.set(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        &format!("{url}/creds"),
+    );
+    let run = env.run(&[
+        "fasttext",
+        model,
+        "-o",
+        "out/b.tar.gz",
+        "--upload",
+        &format!("s3://{bucket}/b/"),
+        "--endpoint-url",
+        &proxy.endpoint,
+        "--path-style",
+        "--json",
+    ]);
+    run.ok();
+    assert!(
+        hits.load(Ordering::SeqCst) >= 1,
+        "credentials endpoint asked"
+    );
+    let heads = proxy.request_heads();
+    signed_by(&heads[before..], "AKIACONTAINER0000001");
+    for h in &heads[before..] {
+        assert_eq!(header(h, "x-amz-security-token"), Some(token), "{h}");
+    }
+    assert!(!run.stdout.contains(token) && !run.stderr.contains(token));
+    assert!(s3.get(&bucket, "b/b.tar.gz").is_some());
+}
