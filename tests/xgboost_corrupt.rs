@@ -1247,3 +1247,61 @@ fn legacy_binary_header_checks() {
     assert_eq!(f.severity, Severity::Warning);
     assert_eq!(f.location, Some(Location::Offset(at as u64)));
 }
+
+/// A protocol-2 pickle of `xgboost.core.Booster` whose state is
+/// `{"handle": <BINBYTES handle>}` followed by `extra` opcodes before `ub.`.
+fn booster_pickle(handle: &[u8], extra: &[u8]) -> Vec<u8> {
+    let mut p =
+        b"\x80\x02cxgboost.core\nBooster\nq\x00)\x81q\x01}q\x02(X\x06\x00\x00\x00handleB".to_vec();
+    p.extend((handle.len() as u32).to_le_bytes());
+    p.extend(handle);
+    p.extend(extra);
+    p.extend(b"ub.");
+    p
+}
+
+#[test]
+fn every_pickle_problem_has_its_code() {
+    let model = fixture("2.1.4/logistic.ubj");
+    // Sanity: the hand-built wrapper around a real model reads.
+    let i = inspect_bounded(&booster_pickle(&model, b""), "plain").expect("reads");
+    assert_eq!(i.model.trees().len(), 5);
+    assert_eq!(find(&i, "xgb.pickle.booster").severity, Severity::Warning);
+    // A pickle inside the handle.
+    let inner = fixture("1.5.2/logistic.p4.pkl");
+    let e = inspect_bounded(&booster_pickle(&inner, b""), "nested").expect_err("nested");
+    assert_eq!(err_code(&e), "xgb.pickle.nested", "{e}");
+    // Handle bytes that are no model: says what they are.
+    let e = inspect_bounded(&booster_pickle(b"hello, world", b""), "payload").expect_err("text");
+    assert_eq!(err_code(&e), "xgb.pickle.payload", "{e}");
+    assert!(e.to_string().contains("text"), "{e}");
+    // Protocol-5 out-of-band buffer (NEXT_BUFFER) as the handle.
+    let p = b"\x80\x05cxgboost.core\nBooster\n)\x81}(X\x06\x00\x00\x00handle\x97ub.";
+    let e = inspect_bounded(p, "out of band").expect_err("out of band");
+    assert_eq!(err_code(&e), "xgb.pickle.out_of_band", "{e}");
+    // No STOP opcode.
+    let b = fixture("1.5.2/logistic.p4.pkl");
+    assert_eq!(b.last(), Some(&b'.'));
+    let e = inspect_bounded(&b[..b.len() - 1], "no STOP").expect_err("truncated");
+    assert_eq!(err_code(&e), "xgb.pickle.truncated", "{e}");
+    // An opcode pickle does not have.
+    let e = inspect_bounded(b"\x80\x04\xff.", "bad opcode").expect_err("malformed");
+    assert_eq!(err_code(&e), "xgb.pickle.malformed", "{e}");
+    assert_eq!(finding_location(&e), Some(&Location::Offset(2)), "{e}");
+    // Stack underflow: SETITEM on an empty stack.
+    let e = inspect_bounded(b"\x80\x04s.", "underflow").expect_err("malformed");
+    assert_eq!(err_code(&e), "xgb.pickle.malformed", "{e}");
+    // A global outside xgboost/numpy/sklearn/builtins is noted, never imported.
+    let i = inspect_bounded(
+        &booster_pickle(&model, b"X\x01\x00\x00\x00zcmyproject.features\nScaler\n)R"),
+        "unexpected global",
+    )
+    .expect("reads");
+    let f = find(&i, "xgb.pickle.unexpected_global");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("myproject.features.Scaler"),
+        "{}",
+        f.message
+    );
+}

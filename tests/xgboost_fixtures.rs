@@ -419,3 +419,65 @@ fn dart_folded_into_gbtree_3_4_layout_is_read() {
             .contains("DART weights inside gbtree (3.4+)")
     );
 }
+
+#[test]
+fn feature_types_and_tree_shapes_match_the_library() {
+    // testdata/xgboost/library-facts.json (library_facts.py): what each
+    // producer reports after reloading the file: Booster.feature_types and,
+    // from get_dump(), every tree's split count, leaf count and depth.
+    let text = std::fs::read_to_string(root().join("library-facts.json"))
+        .expect("testdata/xgboost/library-facts.json");
+    let facts: Value = serde_json::from_str(&text).expect("library-facts.json parses");
+    let facts = facts["entries"].as_object().expect("entries");
+    let idx = index();
+    let entries = idx["entries"].as_array().expect("entries");
+    assert_eq!(facts.len(), entries.len(), "one fact record per fixture");
+    let (mut failures, mut trees_checked, mut typed) = (Vec::new(), 0usize, 0usize);
+    for e in entries {
+        let file = e["file"].as_str().expect("file");
+        let f = &facts[file];
+        let bytes = std::fs::read(root().join(file)).expect("fixture");
+        let (model, _) = sm_pack::xgboost::read_model(&bytes).expect("parses");
+        let ours = if model.feature_types.is_empty() {
+            Value::Null
+        } else {
+            typed += 1;
+            Value::from(model.feature_types.clone())
+        };
+        if ours != f["feature_types"] {
+            failures.push(format!(
+                "{file}: feature_types ours {ours} vs library {}",
+                f["feature_types"]
+            ));
+        }
+        let Some(lib) = f["trees"].as_array() else {
+            continue;
+        };
+        let (_, stats) = sm_pack::xgboost::validate::validate(&model);
+        if stats.len() != lib.len() {
+            failures.push(format!(
+                "{file}: {} trees vs {} dumped",
+                stats.len(),
+                lib.len()
+            ));
+            continue;
+        }
+        for (i, (s, l)) in stats.iter().zip(lib).enumerate() {
+            let ours = serde_json::json!([s.splits, s.leaves, s.depth]);
+            if &ours != l {
+                failures.push(format!(
+                    "{file} tree {i}: [splits, leaves, depth] ours {ours} vs library {l}"
+                ));
+            }
+            trees_checked += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(trees_checked > 5000, "{trees_checked} trees checked");
+    assert!(typed > 50, "{typed} fixtures with feature types");
+}

@@ -897,9 +897,11 @@ impl Ctx<'_> {
             t.config_num_parallel_tree = config_npt;
         }
 
-        let version = version_from_doc(&self.dialect, self.enc);
+        // The dialect facts first: the version range of a document without
+        // a "version" field depends on them (default_left bool ⇒ ≤ 1.5).
         self.dialect.default_left = self.bool_repr;
         self.dialect.typed_tree_arrays = self.typed_tree.unwrap_or(false);
+        let version = version_from_doc(&self.dialect, self.enc);
         let model = Model {
             source: Source {
                 encoding: self.enc,
@@ -1344,18 +1346,18 @@ fn version_from_doc(d: &DocDialect, enc: Encoding) -> ProducerVersion {
     } else {
         (Version::mm(1, 0), "JSON encoding")
     };
-    let max = if d.leaf_child_counts {
-        Some(Version::mm(1, 2))
+    let (max, upper) = if d.leaf_child_counts {
+        (Some(Version::mm(1, 2)), " and leaf_child_counts")
     } else if d.default_left == Some(BoolRepr::Bool) {
-        Some(Version::mm(1, 5))
+        (Some(Version::mm(1, 5)), " and boolean default_left")
     } else {
-        None
+        (None, "")
     };
     ProducerVersion {
         exact: None,
         min,
         max,
-        basis: format!("no \"version\" field; inferred from the {basis}"),
+        basis: format!("no \"version\" field; inferred from the {basis}{upper}"),
     }
 }
 

@@ -935,8 +935,6 @@ fn root_module(m: &str) -> &str {
 
 /// Walks a pickle (which must start with `0x80`, or be a protocol 0/1
 /// pickle) and returns the XGBoost model bytes it carries.
-/// Walks a pickle (which must start with `0x80`, or be a protocol 0/1
-/// pickle) and returns the XGBoost model bytes it carries.
 pub fn walk(bytes: &[u8]) -> Result<Unpickled<'_>> {
     let mut m = Machine {
         b: bytes,
