@@ -668,6 +668,13 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
                     .is_some_and(|h| h.starts_with("rebuild the archive with sm-pack"))
             {
                 f.hint = Some(format!("rebuild the archive properly: `{cmd}`"));
+            } else if f.severity >= Severity::Warning
+                && let Some(h) = f
+                    .hint
+                    .as_deref()
+                    .and_then(|h| h.strip_suffix(" or rebuild with sm-pack"))
+            {
+                f.hint = Some(format!("{h} or rebuild the archive properly: `{cmd}`"));
             } else if f.code == reader::codes::WRAPPING_FOLDER {
                 f.hint = Some(format!("put the model at the root of the archive: `{cmd}`"));
             }
@@ -1343,6 +1350,10 @@ fn hint_for(code: &str, rebuild: Option<&str>) -> Option<String> {
         codes::TOO_LARGE_TO_VALIDATE => {
             Some("raise the limit with --capture-limit (MiB), or validate the model file itself with `sm-pack inspect <model file>`".into())
         }
+        codes::NOT_VALIDATED => Some(format!(
+            "validate the model file itself with `sm-pack inspect <model file>`, and store it as a plain file: {}",
+            rebuild_or("`sm-pack xgboost <model file> -o model.tar.gz`")
+        )),
         _ => None,
     }
 }
@@ -1631,7 +1642,24 @@ fn rebuild_command(
             }
             && !m.basename().starts_with("._")
             && m.path.split('/').next() != Some("__MACOSX")
+            // GNU tar refuses to extract these.
+            && !m.name.split('/').any(|c| c == "..")
     };
+    // A damaged archive makes tar exit non-zero, so the `&&` below would
+    // never run: rebuild from the original model file instead.
+    let damaged = listing.findings.iter().any(|f| {
+        f.severity == Severity::Error
+            && [
+                reader::codes::BAD_CHECKSUM,
+                reader::codes::BAD_HEADER,
+                reader::codes::GZIP_CORRUPT,
+                reader::codes::TRUNCATED,
+            ]
+            .contains(&f.code.as_str())
+    });
+    if damaged {
+        return None;
+    }
     let models: Vec<&ArchiveMember> = listing.members.iter().filter(wanted).collect();
     // Prefer the conventional name; otherwise there must be only one candidate.
     let conventional = if container.is_some() {
@@ -1644,21 +1672,48 @@ fn rebuild_command(
         .rev()
         .find(|m| m.basename() == conventional)
         .or_else(|| (models.len() == 1).then(|| &models[0]))?;
+    // Naming a member that is also a folder would extract what is inside.
+    let prefix = format!("{}/", pick.path);
+    let no_recursion = if listing.members.iter().any(|m| m.path.starts_with(&prefix)) {
+        " --no-recursion"
+    } else {
+        ""
+    };
     let extract = match listing.compression {
-        Compression::None => "tar -xf",
-        _ => "tar -xzf",
+        Compression::None => format!("tar{no_recursion} -xf"),
+        _ => format!("tar{no_recursion} -xzf"),
     };
     let member = shell_quote(&pick.name);
+    // GNU tar strips the leading `/` of absolute names when it extracts.
+    let extracted = shell_quote(pick.name.trim_start_matches('/'));
     let archive = shell_quote(archive_name);
     let pack = match container {
         Some(c) => format!(
-            "sm-pack xgboost {member} --container {} -o {archive} --force",
+            "sm-pack xgboost {extracted} --container {} -o {archive} --force",
             c.tag
         ),
-        None => format!("sm-pack fasttext {member} -o {archive} --force"),
+        None => format!("sm-pack fasttext {extracted} -o {archive} --force"),
     };
     if matches!(listing.compression, Compression::Gzip { double: true, .. }) {
-        return Some(format!("gunzip -c {archive} | tar -xz {member} && {pack}"));
+        return Some(format!(
+            "gunzip -c {archive} | tar{no_recursion} -xz {member} && {pack}"
+        ));
+    }
+    // Non-zero bytes after the gzip stream make `tar -xzf` exit 2: feed tar
+    // the gzip stream alone.
+    let garbage_at = listing.findings.iter().find_map(|f| {
+        match (
+            f.code == reader::codes::GZIP_TRAILING && f.severity == Severity::Error,
+            &f.location,
+        ) {
+            (true, Some(Location::Offset(at))) => Some(*at),
+            _ => None,
+        }
+    });
+    if let Some(at) = garbage_at {
+        return Some(format!(
+            "head -c {at} {archive} | tar{no_recursion} -xz {member} && {pack}"
+        ));
     }
     Some(format!("{extract} {archive} {member} && {pack}"))
 }

@@ -65,6 +65,12 @@ fn check_index(dir: &Path) -> usize {
                     failures.push(format!("{file} ({container:?}): no {w} in {got:?}"));
                 }
             }
+            let absent = check["absent"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            for a in absent.iter().filter_map(|c| c.as_str()) {
+                if got.contains(&a) {
+                    failures.push(format!("{file} ({container:?}): unexpected {a} in {got:?}"));
+                }
+            }
             if r.exit_code() != exit {
                 failures.push(format!(
                     "{file} ({container:?}): exit {} instead of {exit}: {got:?}",
@@ -85,7 +91,7 @@ fn check_index(dir: &Path) -> usize {
 #[test]
 fn every_crafted_archive_gives_its_finding() {
     let n = check_index(&archives());
-    assert!(n >= 45, "only {n} checks");
+    assert!(n >= 53, "only {n} checks");
 }
 
 #[test]
@@ -107,6 +113,182 @@ fn the_committed_script_makes_archives_with_the_same_findings() {
         String::from_utf8_lossy(&out.stderr)
     );
     check_index(tmp.path());
+}
+
+/// Every problem (error or warning) a crafted archive shows comes with a
+/// hint, and layout problems name the exact sm-pack command that rebuilds
+/// the archive (the model file's name in it, the archive's own name as -o).
+#[test]
+fn every_problem_says_how_to_fix_it() {
+    let text = std::fs::read_to_string(archives().join("index.json")).expect("index.json");
+    let index: serde_json::Value = serde_json::from_str(&text).expect("index json");
+    let mut missing = Vec::new();
+    let mut with_command = 0;
+    for a in index["archives"].as_array().expect("archives") {
+        let file = a["file"].as_str().expect("file");
+        for container in [None, Some("1.2-2"), Some("0.90-1"), Some("blazingtext")] {
+            let r = verify_archive(&archives().join(file), &options(container)).expect("verify");
+            for f in &r.findings {
+                // The verdict summary repeats the reasons listed above it.
+                if f.severity == Severity::Info || f.code == "container.verdict" {
+                    continue;
+                }
+                if f.hint.as_deref().is_none_or(str::is_empty) {
+                    missing.push(format!("{file} ({container:?}): {f}"));
+                }
+            }
+            if let Some(cmd) = &r.rebuild {
+                assert!(
+                    cmd.contains("sm-pack ") && cmd.contains(&format!("-o {file} --force")),
+                    "{file}: {cmd}"
+                );
+                let layout = r.findings.iter().filter(|f| {
+                    f.severity == Severity::Error
+                        && (f.code.starts_with("member.") || f.code.starts_with("archive."))
+                });
+                for f in layout {
+                    let hint = f.hint.as_deref().unwrap_or("");
+                    if !hint.contains(cmd.as_str()) {
+                        missing.push(format!("{file}: {} hint lacks `{cmd}`: {hint}", f.code));
+                    }
+                }
+                with_command += 1;
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    assert!(
+        with_command >= 40,
+        "only {with_command} reports name a rebuild command"
+    );
+}
+
+/// The rebuild command `verify` prints works: run by a shell in a folder
+/// holding only the archive (GNU tar, gunzip, head and this sm-pack on the
+/// PATH), it replaces the archive with one that verifies clean.
+#[test]
+fn the_printed_rebuild_commands_work() {
+    if !have("tar") || !have("bash") || !have("gunzip") {
+        eprintln!("GNU tar, bash or gunzip missing; skipped");
+        return;
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sm-pack"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    let text = std::fs::read_to_string(archives().join("index.json")).expect("index.json");
+    let index: serde_json::Value = serde_json::from_str(&text).expect("index json");
+    let mut ran = Vec::new();
+    let mut failures = Vec::new();
+    for a in index["archives"].as_array().expect("archives") {
+        let file = a["file"].as_str().expect("file");
+        for container in [None, Some("blazingtext")] {
+            let r = verify_archive(&archives().join(file), &options(container)).expect("verify");
+            let Some(cmd) = r.rebuild else { continue };
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::copy(archives().join(file), dir.path().join(file)).expect("copy");
+            let o = std::process::Command::new("bash")
+                .args(["-o", "pipefail", "-c", &cmd])
+                .current_dir(dir.path())
+                .env("PATH", &path)
+                .env_remove("SOURCE_DATE_EPOCH")
+                .output()
+                .expect("bash");
+            if !o.status.success() {
+                failures.push(format!(
+                    "{file}: `{cmd}` failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+                continue;
+            }
+            let again =
+                verify_archive(&dir.path().join(file), &options(container)).expect("verify");
+            if again.exit_code() != 0 || !not_info(&again).is_empty() {
+                failures.push(format!(
+                    "{file}: rebuilt by `{cmd}`: {:?}",
+                    not_info(&again)
+                ));
+            }
+            ran.push(file);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Links, duplicates, wrapping folders, absolute names, trailing garbage,
+    // double gzip, plain tar, extra files, AppleDouble, BlazingText ...
+    for f in [
+        "symlink-gnu-tar.tar.gz",
+        "hardlink.tar.gz",
+        "duplicate.tar.gz",
+        "wrapping-folder.tar.gz",
+        "absolute-path-gnu-tar.tar.gz",
+        "trailing-garbage.tar.gz",
+        "double-gzip.tar.gz",
+        "plain.tar",
+        "extra-file.tar.gz",
+        "no-model-bin.tar.gz",
+    ] {
+        assert!(ran.contains(&f), "no rebuild command ran for {f}: {ran:?}");
+    }
+}
+
+/// `verify` and `inspect` never extract: on every crafted archive (absolute
+/// paths, `..`, links, devices included) the working folder, its parent and
+/// an empty TMPDIR are left exactly as they were.
+#[test]
+fn verify_and_inspect_write_nothing_anywhere() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let work = root.path().join("work");
+    let tmp = root.path().join("tmp");
+    std::fs::create_dir(&work).expect("mkdir");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(archives()).expect("read dir") {
+        let e = e.expect("entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".py") || name.ends_with(".json") {
+            continue;
+        }
+        std::fs::copy(e.path(), work.join(&name)).expect("copy");
+        names.push(name);
+    }
+    names.sort();
+    let before = (common::listing(root.path()), common::listing(&work));
+    // The absolute-path fixtures name /xgboost-model.
+    let outside = Path::new("/xgboost-model").exists();
+    for name in &names {
+        for args in [
+            vec!["verify", name.as_str()],
+            vec!["--json", "verify", name.as_str(), "--container", "1.2-2"],
+            vec!["verify", name.as_str(), "--blazingtext"],
+            vec!["inspect", name.as_str()],
+        ] {
+            let o = common::bin()
+                .current_dir(&work)
+                .env("TMPDIR", &tmp)
+                .args(&args)
+                .output()
+                .expect("run sm-pack");
+            assert!(
+                matches!(o.status.code(), Some(0..=2)),
+                "{args:?}: {:?}",
+                o.status
+            );
+        }
+    }
+    assert_eq!(
+        (common::listing(root.path()), common::listing(&work)),
+        before
+    );
+    assert!(
+        common::listing(&tmp).is_empty(),
+        "{:?}",
+        common::listing(&tmp)
+    );
+    assert_eq!(Path::new("/xgboost-model").exists(), outside);
 }
 
 #[test]

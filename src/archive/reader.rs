@@ -1080,6 +1080,7 @@ impl Walker<'_, '_> {
                         self.opts.max_extension_total
                     ),
                 )
+                .with_hint(REBUILD_HINT)
                 .at(off(at)),
             );
             return Ok(None);
@@ -1100,6 +1101,7 @@ impl Walker<'_, '_> {
                         self.opts.max_extension_bytes
                     ),
                 )
+                .with_hint(REBUILD_HINT)
                 .at(off(at)),
             );
             return Ok(None);
@@ -1298,7 +1300,7 @@ impl Walker<'_, '_> {
                             codes::BAD_CHECKSUM,
                             format!("the tar header at byte {at} has a bad checksum; nothing after it can be trusted"),
                         )
-                        .with_hint("the archive is corrupt; rebuild it")
+                        .with_hint(REBUILD_HINT)
                         .at(off(at)),
                     );
                 }
@@ -1674,6 +1676,7 @@ impl Walker<'_, '_> {
                     codes::EMPTY_NAME,
                     format!("member #{} has an empty name", m.index),
                 )
+                .with_hint(REBUILD_HINT)
                 .at(off(m.header_offset)),
             );
         }
@@ -1683,6 +1686,7 @@ impl Walker<'_, '_> {
                     codes::NUL_IN_NAME,
                     format!("the name {:?} contains a NUL byte", m.name),
                 )
+                .with_hint(REBUILD_HINT)
                 .at(loc.clone()),
             );
         }
@@ -1721,6 +1725,7 @@ impl Walker<'_, '_> {
                         m.name
                     ),
                 )
+                .with_hint(REBUILD_HINT)
                 .at(loc.clone()),
             );
         }
@@ -1733,6 +1738,7 @@ impl Walker<'_, '_> {
                         m.name
                     ),
                 )
+                .with_hint(REBUILD_HINT)
                 .at(loc.clone()),
             );
         }
@@ -1777,6 +1783,7 @@ impl Walker<'_, '_> {
                     codes::UNKNOWN_TYPE,
                     format!("{:?} has the unknown tar entry type {:?}", m.name, m.type_flag),
                 )
+                .with_hint(REBUILD_HINT)
                 .at(loc.clone()),
             ),
             _ => {}
@@ -1983,10 +1990,11 @@ fn read_inner<R: Read>(
             compression = Compression::Other {
                 what: "empty".into(),
             };
-            findings.push(Finding::error(
-                codes::EMPTY,
-                "the archive is empty (0 bytes)",
-            ));
+            findings.push(
+                Finding::error(codes::EMPTY, "the archive is empty (0 bytes)").with_hint(
+                    "the file was never written or was cut to nothing (failed upload or copy?); fetch or rebuild it",
+                ),
+            );
         }
         Some("gzip") => {
             compression = Compression::Gzip {
@@ -2232,10 +2240,10 @@ fn archive_findings(members: &mut [ArchiveMember], findings: &mut Vec<Finding>, 
             .any(|f| f.code == codes::NOT_GZIP && f.message.contains("looks like"));
     if members.is_empty() {
         if has_tar {
-            findings.push(Finding::error(
-                codes::NO_MEMBERS,
-                "the archive has no members",
-            ));
+            findings.push(
+                Finding::error(codes::NO_MEMBERS, "the archive has no members")
+                    .with_hint(REBUILD_HINT),
+            );
         }
         return;
     }

@@ -166,8 +166,10 @@ def tarfile_archive(members, fmt=tarfile.PAX_FORMAT, pax_headers=None):
 # GNU tar
 
 
-def gnu_tar(files, args_after=None, cwd_entries=None):
-    """Runs GNU tar in a temp dir holding `files` {relpath: bytes}; returns the tar bytes."""
+def gnu_tar(files, args_after=None, cwd_entries=None, symlinks=None, hardlinks=None,
+            args_before=None):
+    """Runs GNU tar in a temp dir holding `files` {relpath: bytes}, `symlinks`
+    and `hardlinks` {relpath: target}; returns the tar bytes."""
     with tempfile.TemporaryDirectory() as d:
         for rel, data in files.items():
             p = os.path.join(d, rel)
@@ -175,9 +177,15 @@ def gnu_tar(files, args_after=None, cwd_entries=None):
             with open(p, "wb") as f:
                 f.write(data)
             os.utime(p, (MTIME, MTIME))
+        for rel, target in (symlinks or {}).items():
+            os.symlink(target, os.path.join(d, rel))
+        for rel, target in (hardlinks or {}).items():
+            os.link(os.path.join(d, target), os.path.join(d, rel))
         cmd = ["tar", "--format=gnu", "--sort=name", "--mtime=@%d" % MTIME, "--owner=0",
-               "--group=0", "--numeric-owner", "--mode=go-w,a+r", "-cf", "-", "-C", d]
-        cmd += cwd_entries if cwd_entries is not None else sorted(files)
+               "--group=0", "--numeric-owner", "--mode=go-w,a+r"] + (args_before or [])
+        cmd += ["-cf", "-", "-C", d]
+        names = sorted(list(files) + list(symlinks or {}) + list(hardlinks or {}))
+        cmd += cwd_entries if cwd_entries is not None else names
         if args_after:
             cmd += args_after
         return subprocess.run(cmd, check=True, capture_output=True).stdout
@@ -218,6 +226,36 @@ def fixtures():
            "absolute member name", expect(["member.absolute_path"]))
     yield ("dotdot.tar.gz", gz(entry("xgboost-model", MODEL) + entry("../evil", b"x") + END),
            "hand-built", "'..' in a member name", expect(["member.dotdot"]))
+    # The same problems as real tools write them.
+    yield ("absolute-path-gnu-tar.tar.gz",
+           gz(gnu_tar({"xgboost-model": MODEL}, args_before=["-P", "--transform=s,^,/,"])),
+           "GNU tar (-P, names rewritten to start with /)", "absolute member name, as `tar -P` stores it",
+           expect(["member.absolute_path"]))
+    yield ("dotdot-tarfile.tar.gz",
+           gz(tarfile_archive([("xgboost-model", MODEL, None), ("../xgboost-model.bak", MODEL, None)])),
+           "Python tarfile", "'..' in a member name", expect(["member.dotdot"]))
+    yield ("symlink-gnu-tar.tar.gz",
+           gz(gnu_tar({"model.json": MODEL}, symlinks={"xgboost-model": "model.json"})),
+           "GNU tar (a symlink on disk)", "xgboost-model stored as a symbolic link to model.json",
+           expect(["member.symlink", "container.verdict"]))
+    yield ("hardlink-gnu-tar.tar.gz",
+           gz(gnu_tar({"xgboost-model": MODEL}, hardlinks={"xgboost-model.bak": "xgboost-model"})),
+           "GNU tar (two names for one file on disk)", "a hard link", expect(["member.hardlink"]))
+    yield ("fifo-tarfile.tar.gz",
+           gz(tarfile_archive([("xgboost-model", MODEL, None), ("pipe", b"", {"type": tarfile.FIFOTYPE})])),
+           "Python tarfile", "a FIFO", expect(["member.special"]))
+    yield ("block-device-tarfile.tar.gz",
+           gz(tarfile_archive([("xgboost-model", MODEL, None),
+                               ("sda", b"", {"type": tarfile.BLKTYPE, "devmajor": 8, "devminor": 0})])),
+           "Python tarfile", "a block device", expect(["member.special"]))
+    yield ("duplicate-tarfile.tar.gz",
+           gz(tarfile_archive([("xgboost-model", MODEL_OTHER, None), ("xgboost-model", MODEL, None)])),
+           "Python tarfile (the same name added twice)", "the same name twice",
+           expect(["member.duplicate"]))
+    yield ("long-name-tarfile.tar.gz",
+           gz(tarfile_archive([("xgboost-model", MODEL, None), ("n" * 256, b"x", None)])),
+           "Python tarfile (pax path record)", "a 256-byte name", expect(["member.name_too_long"]))
+
     yield ("symlink.tar.gz",
            gz(entry("real-model", MODEL) + header("xgboost-model", typeflag=b"2", linkname="real-model", mode=0o777) + END),
            "hand-built", "a symbolic link", expect(["member.symlink", "container.verdict"]))
