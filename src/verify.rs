@@ -686,6 +686,11 @@ pub fn verify_archive(path: &Path, opts: &VerifyOptions) -> Result<VerifyReport>
 
     let manifest = check_manifest(path, &archive_name, &listing, &opts.manifest, &mut findings)?;
     let sums = check_sums(path, &archive_name, &listing, &opts.sums, &mut findings)?;
+    for f in findings.iter_mut() {
+        if f.hint.is_none() && f.severity >= Severity::Warning {
+            f.hint = sidecar_hint(&f.code);
+        }
+    }
 
     Ok(VerifyReport {
         archive: path.to_path_buf(),
@@ -1323,6 +1328,30 @@ fn discovery_findings(
     out
 }
 
+/// What to do about a manifest / SHA256SUMS finding.
+fn sidecar_hint(code: &str) -> Option<String> {
+    let differs = "the archive is not the one its sidecars describe: it was changed after packing, or the sidecars come from another build. Fetch the archive and its sidecars again from the same place, or re-pack the model with sm-pack, which writes all three together (`sm-pack xgboost <model> -o model.tar.gz`)";
+    match code {
+        codes::MANIFEST_ARCHIVE
+        | codes::MANIFEST_TAR
+        | codes::MANIFEST_MEMBER
+        | codes::MANIFEST_MEMBER_MISSING
+        | codes::MANIFEST_MEMBER_EXTRA
+        | codes::SUMS_MISMATCH
+        | codes::SUMS_MISSING => Some(differs.into()),
+        codes::MANIFEST_UNREADABLE => Some(
+            "pass the manifest sm-pack wrote with this archive (`--manifest <archive>.manifest.json`), or `--no-sidecars` to skip the check".into(),
+        ),
+        codes::SUMS_UNREADABLE => Some(
+            "pass a file in `sha256sum` format (`<64 hex digits>  <file name>` per line) with `--sums`, or `--no-sidecars` to skip the check".into(),
+        ),
+        codes::MANIFEST_NAME => Some(
+            "renaming the archive is fine if that was intended; otherwise pass the manifest written with this archive (`--manifest`)".into(),
+        ),
+        _ => None,
+    }
+}
+
 fn hint_for(code: &str, rebuild: Option<&str>) -> Option<String> {
     let rb = rebuild.map(|c| format!("`{c}`"));
     let rebuild_or = |alt: &str| rb.clone().unwrap_or_else(|| alt.to_string());
@@ -1350,6 +1379,9 @@ fn hint_for(code: &str, rebuild: Option<&str>) -> Option<String> {
         codes::TOO_LARGE_TO_VALIDATE => {
             Some("raise the limit with --capture-limit (MiB), or validate the model file itself with `sm-pack inspect <model file>`".into())
         }
+        codes::BT_INVALID_MODEL => Some(
+            "model.bin is damaged or not a fastText model BlazingText reads (see the ft.*/bt.* findings): take it again from the training job's output and pack it with `sm-pack fasttext model.bin -o model.tar.gz`, which validates it first".into(),
+        ),
         codes::NOT_VALIDATED => Some(format!(
             "validate the model file itself with `sm-pack inspect <model file>`, and store it as a plain file: {}",
             rebuild_or("`sm-pack xgboost <model file> -o model.tar.gz`")

@@ -430,6 +430,14 @@ fn manifest_and_sums_tampering_is_detected() {
             assert!(codes(&r).contains(w), "no {w} in {:?}", codes(&r));
         }
         assert_eq!(r.exit_code(), 1);
+        // Every sidecar problem says what to do.
+        for f in r
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info && f.code != "container.verdict")
+        {
+            assert!(f.hint.is_some(), "no hint: {f}");
+        }
     };
     let mut doc: serde_json::Value = serde_json::from_str(&original_manifest).expect("json");
 

@@ -244,6 +244,9 @@ def fixtures():
     yield ("fifo-tarfile.tar.gz",
            gz(tarfile_archive([("xgboost-model", MODEL, None), ("pipe", b"", {"type": tarfile.FIFOTYPE})])),
            "Python tarfile", "a FIFO", expect(["member.special"]))
+    yield ("fifo-tarfile.tar.gz", None, None, None,
+           expect(["member.special", "container.not_a_file"], container="3.2-0",
+                  absent=["container.extra_file_loaded"]))
     yield ("block-device-tarfile.tar.gz",
            gz(tarfile_archive([("xgboost-model", MODEL, None),
                                ("sda", b"", {"type": tarfile.BLKTYPE, "devmajor": 8, "devminor": 0})])),
@@ -299,7 +302,8 @@ def fixtures():
     yield ("appledouble.tar.gz",
            gz(gnu_tar({"xgboost-model": MODEL, "._xgboost-model": APPLEDOUBLE})),
            "GNU tar", "macOS AppleDouble ._ file next to the model",
-           expect(["member.appledouble", "container.dotfile_skipped"], exit=0))
+           expect(["member.appledouble", "container.dotfile_skipped"], exit=0,
+                  absent=["container.dotfile_loaded", "container.extra_file_loaded"]))
     yield ("appledouble.tar.gz", None, None, None,
            expect(["member.appledouble", "container.dotfile_loaded", "container.not_a_model"], container="1.2-2"))
     yield ("ds-store.tar.gz", gz(gnu_tar({"xgboost-model": MODEL, ".DS_Store": b"\0\0\0\1Bud1"})),
@@ -310,6 +314,8 @@ def fixtures():
     yield ("wrapping-folder.tar.gz", gz(gnu_tar({"model/xgboost-model": MODEL}, cwd_entries=["model"])),
            "GNU tar (tar -czf model.tar.gz model/)", "the classic model/xgboost-model mistake",
            expect(["archive.wrapping_folder", "container.no_model"]))
+    yield ("wrapping-folder.tar.gz", None, None, None,
+           expect(["archive.wrapping_folder", "container.directory_picked"], container="0.90-1"))
     yield ("sparse.tar.gz",
            gz(header("xgboost-model", size=512, typeflag=b"S", sparse=[(4096, 512)], realsize=4608) + b"z" * 512 + END),
            "hand-built GNU sparse", "a GNU sparse entry", expect(["member.sparse"]))
@@ -334,6 +340,12 @@ def fixtures():
     yield ("vector-base-score.tar.gz", gz(gnu_tar({"xgboost-model": MODEL_UBJ_320})), "GNU tar",
            "a 3.2.0 UBJSON model in 1.7-1: loads, but base_score is ignored",
            expect(["container.base_score_vector", "container.verdict"], container="1.7-1"))
+    yield ("bt-invalid-model-bin.tar.gz", gz(gnu_tar({"model.bin": FASTTEXT[: len(FASTTEXT) // 2]})),
+           "GNU tar", "BlazingText model.bin cut in half: not a loadable fastText model",
+           expect(["blazingtext.invalid_model", "container.verdict"], container="blazingtext"))
+    yield ("bt-extra-files.tar.gz", gz(gnu_tar({"model.bin": FASTTEXT, "labels.txt": b"__label__a\n"})),
+           "GNU tar", "model.bin with another file next to it (undocumented behaviour)",
+           expect(["blazingtext.extra_files"], container="blazingtext", exit=0))
     yield ("no-model-bin.tar.gz", gz(gnu_tar({"langid.bin": FASTTEXT})), "GNU tar",
            "BlazingText archive whose model is not named model.bin",
            expect(["blazingtext.no_model_bin"], container="blazingtext"))
