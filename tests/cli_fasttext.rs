@@ -172,7 +172,7 @@ fn inspect_reports_shapes() {
     // `sm-pack --json inspect` on every fixture: the fields the issue lists,
     // against what the real fastText 0.9.2 reported after load_model.
     let fixtures = all_fixtures();
-    assert_eq!(fixtures.len(), 16);
+    assert_eq!(fixtures.len(), 19);
     for name in &fixtures {
         let exp = expect(name);
         let o = bin()

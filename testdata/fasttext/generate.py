@@ -229,6 +229,14 @@ PLAN = [
     ("sup_ova.bin", "sup", "sup.txt", dict(SUP, loss="ova")),
     ("sup_ngrams.bin", "sup", "sup.txt", dict(SUP, loss="softmax", wordNgrams=2, minn=2,
                                               maxn=4, bucket=3000)),
+    # every other loss with word bigrams and subwords too (hs, ns and ova each hash n-grams
+    # into the same bucket rows but predict through a different output layer)
+    ("sup_hs_ngrams.bin", "sup", "sup.txt", dict(SUP, loss="hs", wordNgrams=2, minn=2,
+                                                 maxn=4, bucket=3000)),
+    ("sup_ns_ngrams.bin", "sup", "sup.txt", dict(SUP, loss="ns", neg=4, wordNgrams=2,
+                                                 minn=3, maxn=5, bucket=2500)),
+    ("sup_ova_ngrams.bin", "sup", "sup.txt", dict(SUP, loss="ova", wordNgrams=3, minn=2,
+                                                  maxn=3, bucket=2000)),
     ("sup_label_prefix.bin", "sup", "sup_hash.txt", dict(SUP, loss="softmax", dim=8, label="#")),
     ("sup_utf8.bin", "sup", "sup_utf8.txt", dict(SUP, loss="softmax", dim=12, wordNgrams=2,
                                                  minn=1, maxn=3, bucket=2000)),
