@@ -5,9 +5,10 @@
 //! * Refusals carry their reasons and the oldest tag that works.
 //! * The CLI: `sm-pack convert`, automatic conversion in
 //!   `sm-pack xgboost --container TAG`, `--no-convert`.
-//! * Against the real libraries: every converted file is loaded by the tag's
-//!   pinned xgboost the container's way and must predict the producer's
-//!   numbers (`tests/oracle/convert_check.py`).
+//! * Against the real libraries: every converted file (the tag's default
+//!   encoding and every other one `--to` accepts for the tag) is loaded by
+//!   the tag's pinned xgboost the container's way and must predict the
+//!   producer's numbers (`tests/oracle/convert_check.py`).
 
 mod common;
 
@@ -116,17 +117,45 @@ fn converted_files_load_and_predict_in_the_real_libraries() {
     let mut jobs = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut per_job: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut per_encoding: BTreeMap<String, usize> = BTreeMap::new();
     for (file, entry) in fixtures() {
         let bytes = fixture_bytes(&file);
         let Ok((model, _)) = read_model(&bytes) else {
             continue;
         };
-        for c in table.containers() {
-            let Outcome::Converted(conv) =
-                convert::convert(&model, Some(&bytes), &Request::for_tag(&c.tag)).unwrap()
+        // The tag's default encoding, and every other one `--to` accepts
+        // for it (a usage error otherwise, e.g. binary for 3.2-0).
+        let requests = table.containers().iter().flat_map(|c| {
+            let default = convert::resolve_dialect(&Request::for_tag(&c.tag), c)
+                .unwrap()
+                .encoding;
+            [
+                None,
+                Some(Encoding::LegacyBinary),
+                Some(Encoding::Json),
+                Some(Encoding::Ubjson),
+            ]
+            .into_iter()
+            .filter(move |e| *e != Some(default))
+            .map(move |encoding| {
+                (
+                    c,
+                    Request {
+                        container: Some(c.tag.clone()),
+                        encoding,
+                        dialect: None,
+                        sample: None,
+                    },
+                )
+            })
+            .filter(|(c, req)| convert::resolve_dialect(req, c).is_ok())
+        });
+        for (c, req) in requests {
+            let Outcome::Converted(conv) = convert::convert(&model, Some(&bytes), &req).unwrap()
             else {
                 continue;
             };
+            *per_encoding.entry(conv.to.description.clone()).or_default() += 1;
             let pred = entry["pred"].as_str().unwrap();
             let input = entry["input"].as_str().unwrap();
             let pred_sha = sm_pack::hash::sha256_hex(&std::fs::read(tdir.join(pred)).unwrap());
@@ -139,7 +168,7 @@ fn converted_files_load_and_predict_in_the_real_libraries() {
             per_job
                 .entry(id.clone())
                 .or_default()
-                .push(format!("{file} -> {}", c.tag));
+                .push(format!("{file} -> {} as {}", c.tag, conv.to.description));
             if !seen.insert(id.clone()) {
                 continue;
             }
@@ -190,10 +219,27 @@ fn converted_files_load_and_predict_in_the_real_libraries() {
         }
     }
     eprintln!(
-        "converted files checked in the real libraries ({} s): {by_version:?} (loads, other); {} fixture conversions",
+        "converted files checked in the real libraries ({} s): {by_version:?} (loads, other); {} fixture conversions: {per_encoding:?}",
         report["seconds"],
         per_job.values().map(Vec::len).sum::<usize>()
     );
+    // `--to` is covered: each encoding a tag can be asked for was written
+    // and checked (legacy binary 0.90 - 3.0, JSON 1.0+, UBJSON 1.6+).
+    for enc in ["legacy binary", "JSON", "UBJSON"] {
+        for v in ["1.0", "1.3", "1.5", "1.7", "3.0", "3.2"] {
+            let what = format!("{enc} as xgboost {v} writes it");
+            let possible = match enc {
+                "legacy binary" => v != "3.2",
+                "UBJSON" => v == "1.7" || v.starts_with('3'),
+                _ => true,
+            };
+            assert_eq!(
+                per_encoding.get(&what).is_some_and(|n| *n > 100),
+                possible,
+                "{what}: {per_encoding:?}"
+            );
+        }
+    }
     assert!(
         bad.is_empty(),
         "{} converted files failed:\n{}",
@@ -628,6 +674,28 @@ fn cli_convert_writes_or_refuses() {
         &["convert", src, "--dialect", "x.y", "-o", "b.bin"],
     );
     assert_eq!(o.status.code(), Some(2));
+    // Refused only because of --to: 3.0-5 takes vector-leaf trees in UBJSON
+    // or JSON, not in legacy binary. The hint says to drop --to rather than
+    // naming the same tag again; nothing is written.
+    let o = common::run_in(
+        dir.path(),
+        &[
+            "convert",
+            tdir().join("3.2.0/mtree.ubj").to_str().unwrap(),
+            "--container",
+            "3.0-5",
+            "--to",
+            "binary",
+            "-o",
+            "m.bin",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
+    let err = common::stderr(&o);
+    assert!(err.contains("legacy binary format cannot hold"), "{err}");
+    assert!(err.contains("drop --to"), "{err}");
+    assert!(!err.contains("(--container 3.0-5)"), "{err}");
+    assert_eq!(common::listing(dir.path()), vec!["out.ubj"]);
 }
 
 fn manifest(dir: &std::path::Path, name: &str) -> serde_json::Value {
@@ -672,6 +740,27 @@ fn packing_converts_for_the_named_tag() {
         "{}",
         m["model"]
     );
+    // The --json report says the same: the tag, the verdict as given, converted.
+    let o = common::run_in(
+        dir.path(),
+        &[
+            "--json",
+            "xgboost",
+            src,
+            "--container",
+            "1.3-1",
+            "-o",
+            "a2.tar.gz",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &r["outcome"]["container"];
+    assert_eq!(c["tag"], "1.3-1");
+    assert_eq!(c["default_tag"], false);
+    assert_eq!(c["verdict"]["outcome"], "fails_to_load");
+    assert_eq!(c["converted"], true);
+    assert_eq!(c["failed"], false);
 
     // --no-convert: packed as given, exit 1.
     let o = common::run_in(

@@ -137,6 +137,12 @@ fn report_refusal(ctx: &Ctx, a: &ConvertArgs, r: &Refusal) -> Result<()> {
         eprintln!("  - {}", reason.message);
     }
     match &r.oldest_tag {
+        // The tag asked for takes the model, only not in the requested
+        // encoding or dialect: naming the same tag again would not help.
+        Some(t) if *t == r.container => eprintln!(
+            "  {} {t} can take this model in its default encoding and dialect: drop --to / --dialect",
+            paint(ctx.style.err, style::DIM, "hint:")
+        ),
         Some(t) => eprintln!(
             "  {} the oldest tag that can take this model is {t} (--container {t})",
             paint(ctx.style.err, style::DIM, "hint:")
