@@ -144,7 +144,61 @@ impl Error {
             Error::OutputExists { .. } => {
                 Some("pass --force to overwrite it, or choose another path with -o")
             }
+            Error::Io { source, .. } => io_hint(source.kind()),
+            Error::InputChanged { .. } | Error::InputReplaced { .. } => Some(
+                "another process is writing or replacing the file; \
+                 run again once it is complete",
+            ),
             _ => None,
         }
+    }
+}
+
+/// What to do about a failed I/O call, by its kind (none when the kind says
+/// nothing the message does not).
+fn io_hint(kind: io::ErrorKind) -> Option<&'static str> {
+    use io::ErrorKind as K;
+    Some(match kind {
+        K::NotFound => "check the path (a relative path starts from the current folder)",
+        K::PermissionDenied => {
+            "check the permissions of the file and its folder, or choose another path"
+        }
+        K::StorageFull | K::QuotaExceeded => {
+            "free space on that disk (or raise the quota), or write the outputs to another folder"
+        }
+        K::FileTooLarge => {
+            "the file size limit was reached (`ulimit -f`, or the file system's largest file): \
+             raise it, or write the outputs to another disk"
+        }
+        K::ReadOnlyFilesystem => {
+            "that file system is mounted read-only: write the outputs to a writable folder"
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_say_what_to_do_when_the_kind_tells() {
+        let e = |kind| Error::io("write", "out/model.tar.gz", io::Error::from(kind));
+        for kind in [
+            io::ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied,
+            io::ErrorKind::StorageFull,
+            io::ErrorKind::QuotaExceeded,
+            io::ErrorKind::FileTooLarge,
+            io::ErrorKind::ReadOnlyFilesystem,
+        ] {
+            assert!(e(kind).hint().is_some_and(|h| !h.is_empty()), "{kind:?}");
+        }
+        assert_eq!(e(io::ErrorKind::Other).hint(), None);
+        let changed = Error::InputChanged {
+            path: "m.bin".into(),
+            expected: 3,
+        };
+        assert!(changed.hint().is_some_and(|h| h.contains("run again")));
     }
 }

@@ -37,11 +37,20 @@ fn same_input_gives_identical_bytes_whatever_the_file_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.json");
     fs::copy(example_model(), &model).unwrap();
+    let manifest = || fs::read(dir.path().join("model.tar.gz.manifest.json")).unwrap();
     let a = pack_once(dir.path(), &model, &[]);
+    let manifest_a = manifest();
     let b = pack_once(dir.path(), &model, &[]);
     assert_eq!(a, b, "two runs differ");
+    assert_eq!(manifest_a, manifest(), "two runs wrote different manifests");
 
-    // Different mtime, permissions and a different process umask: same bytes.
+    // Different mtime, owner, permissions and a different process umask: same bytes.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&model, Some(4242), Some(4343)).unwrap();
+    } else {
+        eprintln!("owner not changed: only root can give the file to another user");
+    }
     let f = fs::File::options().write(true).open(&model).unwrap();
     f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_234_567))
         .unwrap();
@@ -63,6 +72,11 @@ fn same_input_gives_identical_bytes_whatever_the_file_metadata() {
         fs::read(out).unwrap()
     };
     assert_eq!(a, c, "file metadata or umask leaked into the archive");
+    assert_eq!(
+        manifest_a,
+        manifest(),
+        "file metadata leaked into the manifest"
+    );
 
     // A copy under another name and folder: same archive (the member is always xgboost-model).
     let other = tempfile::tempdir().unwrap();
@@ -126,7 +140,9 @@ fn headers_are_normalised() {
         assert_eq!(h.username().unwrap(), Some(""));
         assert_eq!(h.groupname().unwrap(), Some(""));
         assert_eq!(h.mtime().unwrap(), sm_pack::archive::DEFAULT_MTIME);
-        assert!(h.as_gnu().is_some(), "GNU header");
+        let gnu = h.as_gnu().expect("GNU header");
+        // atime and ctime are not written: all NUL, as GNU tar leaves them.
+        assert_eq!((gnu.atime, gnu.ctime), ([0; 12], [0; 12]));
     }
     assert_eq!(names, ["xgboost-model"]);
 }
@@ -227,6 +243,14 @@ fn symlinked_input_is_refused_unless_asked() {
     assert_eq!(listing(dir.path()), ["link.json"]);
     let o = run_in(dir.path(), &["xgboost", "link.json", "--follow-symlinks"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The target's bytes, stored as a regular file.
+    let gz = fs::read(dir.path().join("model.tar.gz")).unwrap();
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
+    let mut e = a.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(e.header().entry_type(), tar::EntryType::Regular);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+    assert_eq!(bytes, fs::read(example_model()).unwrap());
 
     // The library refuses symlinks and non-regular files too.
     let out = dir.path().join("x.tar.gz");
@@ -482,6 +506,11 @@ fn file_size_limit_mid_write_leaves_no_partial_archive() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
     assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("hint: the file size limit"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(
         listing(&out_dir),
         Vec::<String>::new(),
@@ -595,6 +624,12 @@ fn json_report_and_exit_codes() {
             .as_str()
             .unwrap()
             .contains("nope.json")
+    );
+    assert!(
+        r["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("check the path")
     );
 
     // Usage error: exit 2.

@@ -178,7 +178,8 @@ fn a_full_disk_at_each_output_leaves_nothing_behind() {
             let what = format!("{family}: disk full at the {what}");
             assert_clean_failure(&what, &r, &BTreeMap::new());
             assert!(
-                r.stderr.contains("No space left on device"),
+                r.stderr.contains("No space left on device")
+                    && r.stderr.contains("hint: free space on that disk"),
                 "{what}: {}",
                 r.stderr
             );
@@ -247,7 +248,10 @@ fn a_read_only_output_folder_is_a_clear_error() {
     };
     assert_clean_failure("read-only tmpfs", &r, &BTreeMap::new());
     assert!(
-        r.stderr.contains("Read-only file system") && r.stderr.contains("temporary file"),
+        r.stderr.contains("Read-only file system")
+            && r.stderr.contains("temporary file")
+            && r.stderr
+                .contains("hint: that file system is mounted read-only"),
         "{}",
         r.stderr
     );
