@@ -160,6 +160,7 @@ fn io_hint(kind: io::ErrorKind) -> Option<&'static str> {
     use io::ErrorKind as K;
     Some(match kind {
         K::NotFound => "check the path (a relative path starts from the current folder)",
+        K::NotADirectory => "a folder in that path is a file: check the path",
         K::PermissionDenied => {
             "check the permissions of the file and its folder, or choose another path"
         }
@@ -186,6 +187,7 @@ mod tests {
         let e = |kind| Error::io("write", "out/model.tar.gz", io::Error::from(kind));
         for kind in [
             io::ErrorKind::NotFound,
+            io::ErrorKind::NotADirectory,
             io::ErrorKind::PermissionDenied,
             io::ErrorKind::StorageFull,
             io::ErrorKind::QuotaExceeded,
