@@ -110,6 +110,23 @@ pub struct UploadRecord {
     pub etag: Option<String>,
     /// S3 checksum as returned (`<b64>` or `<b64>-N` for multipart).
     pub checksum_sha256: Option<String>,
+    /// Where the object itself carries its SHA-256 (the digest in
+    /// `SHA256SUMS`); absent in manifests written before sm-pack recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_on_object: Option<DigestOnObject>,
+}
+
+/// Where an uploaded object carries its own SHA-256 (hex, as in `SHA256SUMS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestOnObject {
+    /// The metadata `x-amz-meta-sha256`, set when the object was created.
+    Metadata,
+    /// The object tag `sha256`, set after a streamed multipart upload completed.
+    Tag,
+    /// Neither (the store refused the tag): only the manifest beside the
+    /// object and its composite checksum bind it to the digest.
+    None,
 }
 
 /// The sample check made before packing (`--sample`/`--expect`): the model

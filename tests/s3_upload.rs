@@ -5,6 +5,7 @@
 //! `SM_PACK_SKIP_S3_TESTS=1`).
 #![cfg(feature = "s3")]
 
+mod report_support;
 mod s3_support;
 
 use s3_support::*;
@@ -92,6 +93,9 @@ fn single_put_round_trip() {
     assert_eq!(up["uri"], format!("s3://{bucket}/{key}").as_str());
     assert_eq!(up["checksum_sha256"], b64.as_str());
     assert_eq!(up["etag"].as_str(), head.e_tag());
+    // The digest is on the object as metadata, so it gets no tag.
+    assert_eq!(up["digest_on_object"], "metadata");
+    assert_eq!(s3.tags(&bucket, key), Some(vec![]));
     let local_manifest =
         std::fs::read(env.path("out/model.tar.gz.manifest.json")).unwrap_or_default();
     assert_eq!(
@@ -110,6 +114,8 @@ fn single_put_round_trip() {
         Some(2)
     );
     assert_eq!(report["outcome"]["manifest"]["uploads"][0]["key"], key);
+    assert_eq!(report["upload"]["archive"]["digest_on_object"], "metadata");
+    assert_eq!(report["upload"]["findings"], serde_json::json!([]));
     assert!(s3.multipart_uploads(&bucket).is_empty());
 }
 
@@ -147,6 +153,23 @@ fn multipart_round_trip() {
     assert_eq!(method["kind"], "multipart");
     assert_eq!(method["parts"], 3);
     assert_eq!(method["part_size"], 5 * MIB);
+
+    // Streamed: the digest exists only after the last part, too late for
+    // metadata; the object carries it as the tag sha256 instead.
+    assert_eq!(
+        head.metadata().and_then(|m| m.get("sha256")),
+        None,
+        "no metadata"
+    );
+    assert_eq!(
+        s3.tags(&bucket, "m/model.tar.gz"),
+        Some(vec![("sha256".to_string(), digest.to_string())])
+    );
+    assert_eq!(manifest["uploads"][0]["digest_on_object"], "tag");
+    assert_eq!(report["upload"]["archive"]["digest_on_object"], "tag");
+    assert_eq!(report["upload"]["findings"], serde_json::json!([]));
+    // Tagging made no second version and left the data as it was.
+    assert_eq!(s3.versions(&bucket, "m/model.tar.gz"), 1);
     assert!(
         s3.multipart_uploads(&bucket).is_empty(),
         "no upload left open"
@@ -199,11 +222,17 @@ fn upload_command_for_an_existing_archive() {
         head.checksum_sha256(),
         Some(composite(&got, 5 * MIB).as_str())
     );
+    assert_eq!(
+        s3.tags(&bucket, "releases/v3.tar.gz"),
+        Some(vec![]),
+        "no tag"
+    );
 
     // The local manifest now records the upload; SHA256SUMS follows it.
     let after = std::fs::read(env.path("out/model.tar.gz.manifest.json")).expect("manifest");
     let v: serde_json::Value = serde_json::from_slice(&after).expect("json");
     assert_eq!(v["uploads"][0]["key"], "releases/v3.tar.gz");
+    assert_eq!(v["uploads"][0]["digest_on_object"], "metadata");
     assert_eq!(v["archive"], before["archive"]);
     let sums = std::fs::read_to_string(env.path("out/SHA256SUMS")).expect("sums");
     assert!(
@@ -446,6 +475,7 @@ fn same_digest_is_reported_and_nothing_is_sent() {
     assert_eq!(r["upload"]["archive"]["status"], "already-uploaded");
     assert_eq!(r["upload"]["archive"]["method"]["kind"], "none");
     assert_eq!(r["upload"]["archive"]["version_id"], v1);
+    assert_eq!(r["upload"]["archive"]["digest_on_object"], "tag");
     for s in r["upload"]["sidecars"].as_array().into_iter().flatten() {
         assert_eq!(s["status"], "already-uploaded", "{s}");
     }
@@ -1028,4 +1058,316 @@ fn credentials_from_credential_process_and_container_endpoint() {
     }
     assert!(!run.stdout.contains(token) && !run.stderr.contains(token));
     assert!(s3.get(&bucket, "b/b.tar.gz").is_some());
+}
+
+/// Method, path and query string of a request head's first line.
+fn request_target(head: &str) -> (&str, &str, &str) {
+    let line = head.lines().next().unwrap_or_default();
+    let mut words = line.split(' ');
+    let method = words.next().unwrap_or_default();
+    let target = words.next().unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    (method, path, query)
+}
+
+fn has_param(query: &str, name: &str) -> bool {
+    query.split('&').any(|p| p.split('=').next() == Some(name))
+}
+
+/// Removes the local outputs so that a pack command can run again without --force.
+fn fresh_out(env: &TestEnv) {
+    std::fs::remove_dir_all(env.path("out")).expect("rm");
+    std::fs::create_dir(env.path("out")).expect("mkdir");
+}
+
+#[test]
+fn a_streamed_archive_is_recognised_by_its_tag_alone() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("tagonly", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 41);
+    let model = model.to_str().unwrap_or_default().to_string();
+    let dest = format!("s3://{bucket}/m/");
+    let key = "m/model.tar.gz";
+    let manifest_key = "m/model.tar.gz.manifest.json";
+    let args_via = |endpoint: &str, json: bool| {
+        let mut a: Vec<String> = pack_args(&model, &dest, endpoint)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        a.extend(["--part-size".into(), "5MiB".into()]);
+        if json {
+            a.push("--json".into());
+        }
+        a
+    };
+    let run_via = |endpoint: &str, json: bool| {
+        let a = args_via(endpoint, json);
+        env.run(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let first = run_via(&endpoint, true);
+    first.ok();
+    let digest = first.json()["outcome"]["manifest"]["archive"]["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        s3.tags(&bucket, key),
+        Some(vec![("sha256".to_string(), digest.clone())])
+    );
+    let etag = s3
+        .head(&bucket, key)
+        .and_then(|h| h.e_tag().map(str::to_string))
+        .expect("etag");
+
+    // Only the tag can prove the object's digest now: no metadata, and the
+    // manifest beside it (which names it) is gone.
+    s3.delete(&bucket, manifest_key);
+    fresh_out(&env);
+    let proxy = Proxy::start_with(
+        port_of(&endpoint),
+        ProxyOptions {
+            record: true,
+            ..Default::default()
+        },
+    );
+    let second = run_via(&proxy.endpoint, true);
+    second.ok();
+    let r = second.json();
+    assert_eq!(r["upload"]["archive"]["status"], "already-uploaded");
+    assert_eq!(r["upload"]["archive"]["method"]["kind"], "none");
+    assert_eq!(r["upload"]["archive"]["digest_on_object"], "tag");
+    assert_eq!(r["upload"]["archive"]["sha256"], digest.as_str());
+    // Nothing of the archive was sent: the requests for its key were the
+    // HEAD and the tag read, and no multipart upload was started.
+    let heads = proxy.request_heads();
+    let archive_path = format!("/{bucket}/{key}");
+    let on_archive: Vec<(&str, &str)> = heads
+        .iter()
+        .map(|h| request_target(h))
+        .filter(|(_, path, _)| *path == archive_path)
+        .map(|(m, _, q)| (m, q))
+        .collect();
+    assert!(
+        on_archive
+            .iter()
+            .all(|(m, q)| *m == "HEAD" || (*m == "GET" && has_param(q, "tagging"))),
+        "{heads:#?}"
+    );
+    assert!(
+        on_archive
+            .iter()
+            .any(|(m, q)| *m == "GET" && has_param(q, "tagging")),
+        "{heads:#?}"
+    );
+    assert!(
+        !heads.iter().any(|h| {
+            let (_, _, q) = request_target(h);
+            has_param(q, "uploads") || has_param(q, "partNumber")
+        }),
+        "{heads:#?}"
+    );
+    assert_eq!(
+        s3.head(&bucket, key)
+            .and_then(|h| h.e_tag().map(str::to_string)),
+        Some(etag.clone()),
+        "the object is the first run's"
+    );
+    // The local manifest records the existing object and where its digest lives;
+    // the manifest beside it is back.
+    let manifest = read_json(&env.path("out/model.tar.gz.manifest.json"));
+    assert_eq!(manifest["uploads"][0]["digest_on_object"], "tag");
+    assert_eq!(manifest["uploads"][0]["etag"], etag.as_str());
+    assert!(s3.get(&bucket, manifest_key).is_some());
+
+    // Without s3:GetObjectTagging (and without the manifest) the digest is
+    // unknown: refused, and nothing is sent.
+    s3.delete(&bucket, manifest_key);
+    fresh_out(&env);
+    let proxy = Proxy::start_with(
+        port_of(&endpoint),
+        ProxyOptions {
+            record: true,
+            refuse: vec![Refusal {
+                method: "GET",
+                query_param: "tagging",
+                status: 403,
+                code: "AccessDenied",
+            }],
+            ..Default::default()
+        },
+    );
+    let third = run_via(&proxy.endpoint, false);
+    third.fails_with(2);
+    assert!(
+        third.stderr.contains("no readable sha256 tag"),
+        "{}",
+        third.stderr
+    );
+    assert!(third.stderr.contains("--force"), "{}", third.stderr);
+    let heads = proxy.request_heads();
+    assert!(
+        heads.iter().any(|h| {
+            let (m, p, q) = request_target(h);
+            m == "GET" && p == archive_path && has_param(q, "tagging")
+        }),
+        "the tag was asked for: {heads:#?}"
+    );
+    assert!(
+        !heads
+            .iter()
+            .any(|h| h.starts_with("PUT ") || h.starts_with("POST ")),
+        "{heads:#?}"
+    );
+    assert_eq!(
+        s3.head(&bucket, key)
+            .and_then(|h| h.e_tag().map(str::to_string)),
+        Some(etag)
+    );
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
+}
+
+#[test]
+fn a_refused_tag_is_a_warning_and_the_upload_stands() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("tagrefused", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 42);
+    let model = model.to_str().unwrap_or_default();
+    // A bucket policy without s3:PutObjectTagging, and a store without tagging.
+    for (n, status, code) in [(0, 403, "AccessDenied"), (1, 501, "NotImplemented")] {
+        let proxy = Proxy::start_with(
+            port_of(&endpoint),
+            ProxyOptions {
+                refuse: vec![Refusal {
+                    method: "PUT",
+                    query_param: "tagging",
+                    status,
+                    code,
+                }],
+                ..Default::default()
+            },
+        );
+        let dest = format!("s3://{bucket}/t{n}/");
+        let out = format!("out/t{n}.tar.gz");
+        let mut args = vec![
+            "fasttext",
+            model,
+            "-o",
+            &out,
+            "--upload",
+            &dest,
+            "--endpoint-url",
+            &proxy.endpoint,
+            "--path-style",
+            "--part-size",
+            "5MiB",
+        ];
+        if n == 0 {
+            args.push("--json");
+        }
+        let run = env.run(&args);
+        run.ok();
+        // Uploaded and verified, without a tag; the manifest says so.
+        let manifest = read_json(&env.path(&format!("{out}.manifest.json")));
+        let digest = manifest["archive"]["sha256"].as_str().unwrap_or_default();
+        let key = format!("t{n}/t{n}.tar.gz");
+        let got = s3.get(&bucket, &key).expect("archive uploaded");
+        assert_eq!(sha256_hex(&got), digest);
+        assert_eq!(s3.tags(&bucket, &key), Some(vec![]));
+        assert_eq!(manifest["uploads"][0]["digest_on_object"], "none");
+        assert!(s3.multipart_uploads(&bucket).is_empty());
+        if n == 0 {
+            let r = run.json();
+            assert_eq!(r["ok"], true);
+            assert_eq!(r["upload"]["archive"]["status"], "uploaded");
+            assert_eq!(r["upload"]["archive"]["digest_on_object"], "none");
+            let findings = r["upload"]["findings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(findings.len(), 1, "{findings:#?}");
+            let f = &findings[0];
+            assert_eq!(f["code"], "s3.digest_tag_skipped");
+            assert_eq!(f["severity"], "warning");
+            let message = f["message"].as_str().unwrap_or_default();
+            assert!(message.contains("AccessDenied"), "{message}");
+            assert!(message.contains(digest), "{message}");
+            let hint = f["hint"].as_str().unwrap_or_default();
+            assert!(hint.contains("s3:PutObjectTagging"), "{hint}");
+            // The report still conforms to sm-pack.report/v1.
+            let errors = report_support::schema_errors(&report_support::validator(), &r);
+            assert!(errors.is_empty(), "{errors:#?}");
+        } else {
+            assert!(
+                run.stdout.contains("[s3.digest_tag_skipped]"),
+                "{}",
+                run.stdout
+            );
+            assert!(run.stdout.contains("NotImplemented"), "{}", run.stdout);
+            assert!(run.stdout.contains("s3:PutObjectTagging"), "{}", run.stdout);
+            assert!(
+                run.stdout
+                    .contains("sha256 on the object: none (the manifest beside it records it)"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tag_that_reads_back_different_fails_and_the_object_is_removed() {
+    let endpoint = need_s3!();
+    let (env, s3, bucket) = setup("tagforged", &endpoint);
+    let model = env.path("big.bin");
+    fasttext_model(&model, 12 * MIB, 43);
+    let model = model.to_str().unwrap_or_default();
+    // The archive is deterministic: pack it once to learn its digest.
+    env.run(&["fasttext", model, "-o", "out/model.tar.gz"]).ok();
+    let digest = read_json(&env.path("out/model.tar.gz.manifest.json"))["archive"]["sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    fresh_out(&env);
+    // Only GetObjectTagging's answer holds the digest (a streamed archive
+    // has no metadata): the tag reads back as another value.
+    let forged = "0".repeat(64);
+    let proxy = Proxy::start_with(
+        port_of(&endpoint),
+        ProxyOptions {
+            replace: Some((digest.clone().into_bytes(), forged.clone().into_bytes())),
+            ..Default::default()
+        },
+    );
+    let dest = format!("s3://{bucket}/m/");
+    let mut args = pack_args(model, &dest, &proxy.endpoint);
+    args.extend(["--part-size", "5MiB"]);
+    let run = env.run(&args);
+    run.fails_with(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "the sha256 tag reads back as {forged}, expected {digest}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the object was deleted"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        s3.keys(&bucket).is_empty(),
+        "nothing left: {:?}",
+        s3.keys(&bucket)
+    );
+    assert!(s3.multipart_uploads(&bucket).is_empty());
+    assert!(
+        files_in(&env.path("out"), &[]).is_empty(),
+        "no local output"
+    );
 }

@@ -339,11 +339,27 @@ mod enabled {
             a.record.etag.as_deref().unwrap_or("-"),
             a.record.version_id.as_deref().unwrap_or("-")
         );
+        if let Some(on) = a.record.digest_on_object {
+            println!(
+                "            sha256 on the object: {}",
+                digest_on_object_text(on)
+            );
+        }
         for (label, s) in ["manifest", "checksums"].iter().zip(&r.sidecars) {
             println!("{}", object_line(ctx, label, s));
         }
         if r.sidecars.is_empty() {
             println!("  (no manifest beside the archive: only the archive was uploaded)");
+        }
+        crate::cli::render::findings(ctx, &r.findings);
+    }
+
+    fn digest_on_object_text(on: sm_pack::manifest::DigestOnObject) -> &'static str {
+        use sm_pack::manifest::DigestOnObject;
+        match on {
+            DigestOnObject::Metadata => "metadata x-amz-meta-sha256",
+            DigestOnObject::Tag => "tag sha256",
+            DigestOnObject::None => "none (the manifest beside it records it)",
         }
     }
 

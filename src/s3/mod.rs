@@ -15,6 +15,10 @@
 //!   multipart, computed locally from the part digests; the full-object
 //!   digest for a single PUT) must match; the object's `sha256` metadata,
 //!   when set, must equal the digest in `SHA256SUMS`;
+//! - an archive streamed as multipart (whose digest exists only after the
+//!   last part, too late for metadata) gets the tag `sha256=<hex>` instead,
+//!   read back and compared; a store that refuses tagging gives the warning
+//!   [`TAG_SKIPPED`], not a failure;
 //! - the manifest and `SHA256SUMS` go up beside the archive afterwards, and
 //!   the manifest records bucket, key, version id, ETag and checksum.
 //!
@@ -41,7 +45,7 @@ pub use error::{Result, UploadError};
 pub use object::TestHooks;
 pub use object::{
     DEFAULT_CONCURRENCY, DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Method,
-    QUEUED_PARTS, archive_size_bound, composite_sha256, part_size_for,
+    QUEUED_PARTS, TAG_SKIPPED, TAG_UNVERIFIED, archive_size_bound, composite_sha256, part_size_for,
 };
 pub use publish::{
     ArchiveUpload, ObjectReport, ObjectStatus, TransferOptions, UploadPlan, UploadReport, plan,

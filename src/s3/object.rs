@@ -11,10 +11,12 @@
 use super::client::{S3Client, Sse, sdk_error};
 use super::error::{Result, UploadError};
 use super::uri::object_uri;
-use crate::manifest::UploadRecord;
+use crate::manifest::{DigestOnObject, UploadRecord};
+use crate::report::Finding;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+    Tag, Tagging,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -218,7 +220,16 @@ struct Multipart {
 pub(crate) struct Uploaded {
     pub record: UploadRecord,
     pub method: Method,
+    /// Warnings about the object (e.g. the digest tag was refused).
+    pub findings: Vec<Finding>,
 }
+
+/// The tag that carries the digest of an object without `sha256` metadata.
+pub(crate) const DIGEST_TAG: &str = "sha256";
+/// Finding code: the store refused the digest tag (the object is uploaded and verified).
+pub const TAG_SKIPPED: &str = "s3.digest_tag_skipped";
+/// Finding code: the digest tag was set but could not be read back.
+pub const TAG_UNVERIFIED: &str = "s3.digest_tag_unverified";
 
 /// The object exactly as it must be after the upload.
 struct Expectation<'a> {
@@ -610,12 +621,13 @@ async fn complete(
     part_size: u64,
 ) -> Result<Uploaded> {
     match complete_inner(t, &mpu, sha256_hex, size).await {
-        Ok(record) => Ok(Uploaded {
+        Ok((record, findings)) => Ok(Uploaded {
             record,
             method: Method::Multipart {
                 parts: mpu.parts.len() as u64,
                 part_size,
             },
+            findings,
         }),
         Err((e, Some(version))) => Err(discard(t, version, e).await),
         Err((e, None)) => Err(abort_upload(t, &mpu.upload_id, e).await),
@@ -657,13 +669,14 @@ async fn discard(t: &Target, version_id: Option<String>, cause: UploadError) -> 
     }
 }
 
-/// Completes and verifies; the flag in the error says whether Complete succeeded.
+/// Completes and verifies (and tags, see [`tag_digest`]); the flag in the
+/// error says whether Complete succeeded.
 async fn complete_inner(
     t: &Target,
     mpu: &Multipart,
     sha256_hex: &str,
     size: u64,
-) -> std::result::Result<UploadRecord, (UploadError, Option<Option<String>>)> {
+) -> std::result::Result<(UploadRecord, Vec<Finding>), (UploadError, Option<Option<String>>)> {
     if let Some(known) = &t.known_sha256
         && known != sha256_hex
     {
@@ -734,7 +747,129 @@ async fn complete_inner(
         version_id: out.version_id().map(str::to_string),
         metadata: t.known_sha256.is_some(),
     };
-    verify(t, &expect).await.map_err(|e| (e, Some(version)))
+    let mut record = verify(t, &expect)
+        .await
+        .map_err(|e| (e, Some(version.clone())))?;
+    let mut findings = Vec::new();
+    if t.known_sha256.is_none() {
+        // Streamed: the digest exists only now, too late for metadata.
+        let (on_object, finding) = tag_digest(t, record.version_id.as_deref(), sha256_hex)
+            .await
+            .map_err(|e| (e, Some(version)))?;
+        record.digest_on_object = Some(on_object);
+        findings.extend(finding);
+    }
+    Ok((record, findings))
+}
+
+/// Binds a streamed multipart object to its digest after the fact: sets the
+/// tag `sha256=<hex>` on the version just written (PutObjectTagging changes
+/// neither the data nor the version) and reads it back. A store or policy
+/// that refuses tagging gives a warning, not a failure: the object was
+/// verified already. A tag that reads back different is a verification error.
+async fn tag_digest(
+    t: &Target,
+    version_id: Option<&str>,
+    sha256_hex: &str,
+) -> Result<(DigestOnObject, Option<Finding>)> {
+    let tag = Tag::builder()
+        .key(DIGEST_TAG)
+        .value(sha256_hex)
+        .build()
+        .map_err(|e| UploadError::Internal(format!("tag: {e}")))?;
+    let tagging = Tagging::builder()
+        .tag_set(tag)
+        .build()
+        .map_err(|e| UploadError::Internal(format!("tagging: {e}")))?;
+    // The object was created by this upload without tags, so this tag set
+    // replaces nothing.
+    let put = t
+        .client
+        .put_object_tagging()
+        .bucket(&t.bucket)
+        .key(&t.key)
+        .set_version_id(version_id.map(str::to_string))
+        .tagging(tagging)
+        .set_expected_bucket_owner(t.expected_bucket_owner.clone())
+        .send()
+        .await;
+    if let Err(e) = put {
+        let e = t.err("PutObjectTagging", e);
+        let mut f = Finding::warning(
+            TAG_SKIPPED,
+            format!(
+                "{} is uploaded and verified, but carries no SHA-256 of its own: the tag \
+                 {DIGEST_TAG}={sha256_hex} was not set ({})",
+                t.uri(),
+                refusal(&e)
+            ),
+        );
+        f.hint = Some(
+            "allow s3:PutObjectTagging (and s3:GetObjectTagging) on the objects, so that a \
+             streamed archive carries its digest and a later run recognises it without the \
+             manifest beside it; until then the manifest records the digest"
+                .into(),
+        );
+        return Ok((DigestOnObject::None, Some(f)));
+    }
+    let got = t
+        .client
+        .get_object_tagging()
+        .bucket(&t.bucket)
+        .key(&t.key)
+        .set_version_id(version_id.map(str::to_string))
+        .set_expected_bucket_owner(t.expected_bucket_owner.clone())
+        .send()
+        .await;
+    let got = match got {
+        Ok(g) => g,
+        Err(e) => {
+            let e = t.err("GetObjectTagging", e);
+            let mut f = Finding::warning(
+                TAG_UNVERIFIED,
+                format!(
+                    "the tag {DIGEST_TAG}={sha256_hex} was set on {} but could not be read \
+                     back ({})",
+                    t.uri(),
+                    refusal(&e)
+                ),
+            );
+            f.hint = Some(
+                "allow s3:GetObjectTagging on the objects (the existing-object lookup of a \
+                 later run needs it too)"
+                    .into(),
+            );
+            return Ok((DigestOnObject::Tag, Some(f)));
+        }
+    };
+    let value = got
+        .tag_set()
+        .iter()
+        .find(|tag| tag.key() == DIGEST_TAG)
+        .map(|tag| tag.value());
+    match value {
+        Some(v) if v == sha256_hex => Ok((DigestOnObject::Tag, None)),
+        Some(v) => Err(UploadError::Verification {
+            uri: t.uri(),
+            detail: format!("the {DIGEST_TAG} tag reads back as {v}, expected {sha256_hex}"),
+        }),
+        None => Err(UploadError::Verification {
+            uri: t.uri(),
+            detail: format!(
+                "S3 accepted the tag {DIGEST_TAG}={sha256_hex} but it does not read back"
+            ),
+        }),
+    }
+}
+
+/// What S3 said when it refused a request, for a finding's message.
+fn refusal(e: &UploadError) -> String {
+    match e {
+        UploadError::Request {
+            operation, message, ..
+        } => format!("{operation}: {message}"),
+        other => other.to_string(),
+    }
 }
 
 /// One PutObject with the full-object SHA-256 and the hex digest as metadata.
@@ -792,6 +927,7 @@ pub(crate) async fn put_single(t: &Target, data: Vec<u8>, sha256_hex: &str) -> R
         Ok(record) => Ok(Uploaded {
             record,
             method: Method::SinglePut,
+            findings: Vec::new(),
         }),
         Err(e) => Err(discard(t, expect.version_id.clone(), e).await),
     }
@@ -857,6 +993,11 @@ async fn verify(t: &Target, e: &Expectation<'_>) -> Result<UploadRecord> {
             .or_else(|| e.version_id.clone()),
         etag: head.e_tag().map(str::to_string).or_else(|| e.etag.clone()),
         checksum_sha256: Some(e.checksum.clone()),
+        digest_on_object: Some(if e.metadata {
+            DigestOnObject::Metadata
+        } else {
+            DigestOnObject::None
+        }),
     })
 }
 

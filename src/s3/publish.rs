@@ -5,14 +5,16 @@
 use super::client::{S3Client, S3Settings, Sse, sdk_error};
 use super::error::{Result, UploadError};
 use super::object::{
-    Method, ObjectWriter, Target, TestHooks, archive_size_bound, part_size_for, put_single,
+    DIGEST_TAG, Method, ObjectWriter, Target, TestHooks, archive_size_bound, part_size_for,
+    put_single,
 };
 use super::scrub::scrub;
 use super::uri::{S3Uri, base_name, check_key, object_uri, sidecar_keys};
 use crate::archive::ArchiveRecord;
-use crate::manifest::{UploadRecord, merge_sha256sums, sha256sums};
+use crate::manifest::{DigestOnObject, UploadRecord, merge_sha256sums, sha256sums};
 use crate::output::StagedFile;
 use crate::pack::{Publisher, sidecar_paths};
+use crate::report::Finding;
 use aws_sdk_s3::types::ChecksumMode;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -79,6 +81,9 @@ pub struct UploadReport {
     pub archive: ObjectReport,
     /// Manifest and `SHA256SUMS`, in that order (empty when the archive had no manifest beside it).
     pub sidecars: Vec<ObjectReport>,
+    /// Warnings about the uploaded objects (e.g. `s3.digest_tag_skipped`:
+    /// the store refused the digest tag). They never fail the upload.
+    pub findings: Vec<Finding>,
 }
 
 /// What `--dry-run` prints: where everything would go, computed without
@@ -155,8 +160,11 @@ struct Remote {
     etag: Option<String>,
     version_id: Option<String>,
     checksum_sha256: Option<String>,
-    /// Its SHA-256 hex, from its metadata or from the manifest beside it.
+    /// Its SHA-256 hex, from its metadata, its `sha256` tag or the manifest beside it.
     sha256: Option<String>,
+    /// Where the object itself carries that digest (`None` when it came from
+    /// the manifest, or is unknown).
+    digest_on_object: DigestOnObject,
 }
 
 enum Existing {
@@ -209,12 +217,59 @@ async fn probe(client: &S3Client, bucket: &str, key: &str, is_archive: bool) -> 
             .and_then(|m| m.get("sha256"))
             .filter(|v| is_sha256_hex(v))
             .cloned(),
+        digest_on_object: DigestOnObject::Metadata,
     };
     if remote.sha256.is_none() && is_archive {
+        // A streamed multipart archive carries its digest as a tag.
+        remote.sha256 = digest_from_tag(client, bucket, key, remote.version_id.as_deref()).await?;
+        remote.digest_on_object = DigestOnObject::Tag;
+    }
+    if remote.sha256.is_none() && is_archive {
+        remote.digest_on_object = DigestOnObject::None;
         remote.sha256 =
             digest_from_remote_manifest(client, bucket, key, remote.etag.as_deref()).await;
     }
+    if remote.sha256.is_none() {
+        remote.digest_on_object = DigestOnObject::None;
+    }
     Ok(Existing::Present(remote))
+}
+
+/// The object's `sha256` tag (set after a streamed multipart upload). A
+/// refusal (no s3:GetObjectTagging, a store without tagging) means unknown;
+/// only a network failure is an error.
+async fn digest_from_tag(
+    client: &S3Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Option<String>> {
+    let out = client
+        .sdk()
+        .get_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .set_expected_bucket_owner(client.settings().expected_bucket_owner.clone())
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out
+            .tag_set()
+            .iter()
+            .find(|t| t.key() == DIGEST_TAG)
+            .map(|t| t.value().to_string())
+            .filter(|v| is_sha256_hex(v))),
+        Err(e) => match sdk_error(
+            client.endpoint(),
+            "GetObjectTagging",
+            &object_uri(bucket, key),
+            e,
+        ) {
+            e @ UploadError::Network { .. } => Err(e),
+            _ => Ok(None),
+        },
+    }
 }
 
 /// The digest an sm-pack manifest beside the object records for it, when that
@@ -270,6 +325,7 @@ fn report_existing(
             version_id: r.version_id.clone(),
             etag: r.etag.clone(),
             checksum_sha256: r.checksum_sha256.clone(),
+            digest_on_object: Some(r.digest_on_object),
         },
         size: r.size,
         sha256: sha256.into(),
@@ -319,6 +375,7 @@ pub struct ArchiveUpload {
     known_sha256: Option<String>,
     archive: Option<ObjectReport>,
     sidecars: Vec<ObjectReport>,
+    findings: Vec<Finding>,
     /// Upload (merge) `SHA256SUMS` beside the archive; off for one archive of a batch.
     with_sums: bool,
 }
@@ -346,6 +403,7 @@ impl ArchiveUpload {
             known_sha256: None,
             archive: None,
             sidecars: Vec::new(),
+            findings: Vec::new(),
             with_sums: true,
         }
     }
@@ -364,6 +422,7 @@ impl ArchiveUpload {
             region: client.region().into(),
             archive: self.archive.clone()?,
             sidecars: self.sidecars.clone(),
+            findings: self.findings.clone(),
         })
     }
 
@@ -453,6 +512,7 @@ impl ArchiveUpload {
         let report = match stage {
             Stage::Streaming(w) => {
                 let up = w.finish(sha256, size)?;
+                self.findings.extend(up.findings);
                 ObjectReport {
                     status: ObjectStatus::Uploaded,
                     record: up.record,
@@ -578,7 +638,7 @@ fn differs(ours: &str, theirs: Option<&str>) -> String {
     match theirs {
         Some(t) => format!("its sha256 is {t}, this archive's is {ours}"),
         None => format!(
-            "it has no sha256 metadata and no sm-pack manifest naming it, so it cannot be shown to equal this archive ({ours})"
+            "it has no sha256 metadata, no readable sha256 tag and no sm-pack manifest naming it, so it cannot be shown to equal this archive ({ours})"
         ),
     }
 }

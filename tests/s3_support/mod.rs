@@ -6,7 +6,7 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -291,6 +291,32 @@ impl S3 {
             .expect("put");
     }
 
+    /// The object's tags, `None` when GetObjectTagging fails.
+    pub fn tags(&self, bucket: &str, key: &str) -> Option<Vec<(String, String)>> {
+        self.rt.block_on(async {
+            let out = self
+                .client
+                .get_object_tagging()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .ok()?;
+            Some(
+                out.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+            )
+        })
+    }
+
+    pub fn delete(&self, bucket: &str, key: &str) {
+        self.rt
+            .block_on(self.client.delete_object().bucket(bucket).key(key).send())
+            .expect("delete");
+    }
+
     /// Open multipart uploads in the bucket, with their part counts.
     pub fn multipart_uploads(&self, bucket: &str) -> Vec<(String, usize)> {
         self.rt.block_on(async {
@@ -573,6 +599,53 @@ pub struct ProxyOptions {
     /// Slow what the client sends down to one MiB per this long, per connection
     /// (so that requests last long enough to overlap when they are concurrent).
     pub upload_time_per_mib: Option<Duration>,
+    /// Answer the requests these rules match with an S3 error instead of
+    /// forwarding them (the proxy then reads requests one by one, as
+    /// HTTP/1.1 frames them; `upload_time_per_mib` does not apply).
+    pub refuse: Vec<Refusal>,
+}
+
+/// A request the proxy answers with an S3 error itself, the way a bucket
+/// policy or a store without the operation would.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// HTTP method, e.g. `PUT`.
+    pub method: &'static str,
+    /// A parameter the query string must have, e.g. `tagging`.
+    pub query_param: &'static str,
+    /// HTTP status, e.g. 403.
+    pub status: u16,
+    /// S3 error code, e.g. `AccessDenied`.
+    pub code: &'static str,
+}
+
+impl Refusal {
+    fn matches(&self, request_line: &str) -> bool {
+        let mut words = request_line.split(' ');
+        let (Some(method), Some(target)) = (words.next(), words.next()) else {
+            return false;
+        };
+        let query = target.split_once('?').map_or("", |(_, q)| q);
+        method == self.method
+            && query
+                .split('&')
+                .any(|p| p.split('=').next() == Some(self.query_param))
+    }
+
+    fn response(&self, is_head: bool) -> String {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code>\
+             <Message>refused by the test proxy</Message></Error>",
+            self.code
+        );
+        format!(
+            "HTTP/1.1 {} Refused\r\ncontent-type: application/xml\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{}",
+            self.status,
+            body.len(),
+            if is_head { "" } else { body.as_str() }
+        )
+    }
 }
 
 /// A TCP proxy in front of a server that can be cut ("down": existing
@@ -662,6 +735,111 @@ fn pump(
     let _ = from.shutdown(Shutdown::Both);
 }
 
+/// Copies exactly `n` bytes (false when the stream ends first).
+fn copy_exact(from: &mut impl BufRead, to: &mut impl Write, n: u64) -> bool {
+    std::io::copy(&mut from.take(n), to).is_ok_and(|got| got == n)
+}
+
+/// Reads an HTTP/1.1 request head (up to the blank line). `None` at the end
+/// of the connection.
+fn read_request_head(from: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut raw = Vec::new();
+    loop {
+        let before = raw.len();
+        if from.read_until(b'\n', &mut raw).ok()? == 0 {
+            return None;
+        }
+        if &raw[before..] == b"\r\n" {
+            return Some(raw);
+        }
+    }
+}
+
+/// The value of header `name` in a request head, lowercased.
+fn head_value(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_ascii_lowercase())
+    })
+}
+
+/// Copies the body of the request whose head is `head` (framed by
+/// `content-length` or chunked encoding). False when the stream ends first.
+fn copy_body(from: &mut impl BufRead, to: &mut impl Write, head: &str) -> bool {
+    if head_value(head, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut line = Vec::new();
+            if from.read_until(b'\n', &mut line).is_err() || to.write_all(&line).is_err() {
+                return false;
+            }
+            let text = String::from_utf8_lossy(&line);
+            let size = text.trim().split(';').next().map(str::trim).unwrap_or("");
+            let Ok(size) = u64::from_str_radix(size, 16) else {
+                return false;
+            };
+            if size == 0 {
+                // Trailers, then the blank line.
+                loop {
+                    let mut t = Vec::new();
+                    if from.read_until(b'\n', &mut t).unwrap_or(0) == 0 || to.write_all(&t).is_err()
+                    {
+                        return false;
+                    }
+                    if t == b"\r\n" {
+                        return true;
+                    }
+                }
+            }
+            if !copy_exact(from, to, size + 2) {
+                return false;
+            }
+        }
+    }
+    match head_value(head, "content-length").and_then(|v| v.parse::<u64>().ok()) {
+        Some(n) => copy_exact(from, to, n),
+        None => true,
+    }
+}
+
+/// Forwards requests one by one from `from` to `to`, answering those a rule
+/// matches on `reply` instead (then the connection is closed, as the answer says).
+fn pump_requests(
+    from: TcpStream,
+    mut to: TcpStream,
+    mut reply: TcpStream,
+    rules: Vec<Refusal>,
+    record: Option<Arc<Mutex<Vec<u8>>>>,
+) {
+    let Ok(f) = from.try_clone() else { return };
+    let mut reader = BufReader::new(f);
+    while let Some(raw) = read_request_head(&mut reader) {
+        if let Some(r) = &record
+            && let Ok(mut r) = r.lock()
+        {
+            r.extend_from_slice(&raw);
+        }
+        let head = String::from_utf8_lossy(&raw).into_owned();
+        let line = head.lines().next().unwrap_or_default();
+        if let Some(rule) = rules.iter().find(|r| r.matches(line)) {
+            // The body is read first unless the client waits for "100 Continue".
+            if !head_value(&head, "expect").is_some_and(|v| v.contains("100-continue")) {
+                copy_body(&mut reader, &mut std::io::sink(), &head);
+            }
+            let _ = reply.write_all(rule.response(line.starts_with("HEAD ")).as_bytes());
+            break;
+        }
+        // The head first: a client may wait for the server's "100 Continue".
+        if to.write_all(&raw).is_err() || !copy_body(&mut reader, &mut to, &head) {
+            break;
+        }
+    }
+    let _ = reply.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
+}
+
 impl Proxy {
     pub fn start(upstream_port: u16) -> Proxy {
         Proxy::start_with(upstream_port, ProxyOptions::default())
@@ -731,7 +909,12 @@ impl Proxy {
                 let replace = opts.replace.clone();
                 let open = open.clone();
                 let per_mib = opts.upload_time_per_mib;
-                std::thread::spawn(move || pump(client, s2, None, record, per_mib));
+                if opts.refuse.is_empty() {
+                    std::thread::spawn(move || pump(client, s2, None, record, per_mib));
+                } else if let Ok(reply) = client.try_clone() {
+                    let rules = opts.refuse.clone();
+                    std::thread::spawn(move || pump_requests(client, s2, reply, rules, record));
+                }
                 std::thread::spawn(move || {
                     pump(server, c2, replace, None, None);
                     open.fetch_sub(1, Ordering::SeqCst);
