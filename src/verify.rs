@@ -1404,9 +1404,10 @@ fn verdict_findings(
         .filter(|t| t.verdict.is_loads())
         .map(|t| t.tag.as_str())
         .collect();
+    // A gate must not pass what it could not check: "undetermined" fails the
+    // run like `inspect --container` does (exit 1), with the reason and a way out.
     let sev = match v {
         Verdict::Loads { .. } => Severity::Info,
-        Verdict::Undetermined { .. } => Severity::Warning,
         _ => Severity::Error,
     };
     for r in v.reasons() {
@@ -1443,10 +1444,10 @@ fn verdict_findings(
     }
     let summary = match v {
         Verdict::Loads { .. } => None,
-        Verdict::Undetermined { .. } => Some(Finding::warning(
+        Verdict::Undetermined { .. } => Some(Finding::error(
             codes::VERDICT,
             format!(
-                "sm-pack cannot tell whether {tag} loads this archive (see the findings above)"
+                "sm-pack cannot tell whether {tag} loads this archive (see the findings above), so it does not pass it"
             ),
         )),
         Verdict::FailsToLoad { .. } => Some(Finding::error(
