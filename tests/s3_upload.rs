@@ -1317,6 +1317,59 @@ fn a_refused_tag_is_a_warning_and_the_upload_stands() {
             );
         }
     }
+
+    // The tag is set but may not be read back (no s3:GetObjectTagging): a
+    // warning too, and the manifest says the digest is in the tag.
+    let proxy = Proxy::start_with(
+        port_of(&endpoint),
+        ProxyOptions {
+            refuse: vec![Refusal {
+                method: "GET",
+                query_param: "tagging",
+                status: 403,
+                code: "AccessDenied",
+            }],
+            ..Default::default()
+        },
+    );
+    let dest = format!("s3://{bucket}/t2/");
+    let run = env.run(&[
+        "fasttext",
+        model,
+        "-o",
+        "out/t2.tar.gz",
+        "--upload",
+        &dest,
+        "--endpoint-url",
+        &proxy.endpoint,
+        "--path-style",
+        "--part-size",
+        "5MiB",
+        "--json",
+    ]);
+    run.ok();
+    let r = run.json();
+    let digest = r["outcome"]["manifest"]["archive"]["sha256"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(r["upload"]["archive"]["digest_on_object"], "tag");
+    assert_eq!(
+        r["outcome"]["manifest"]["uploads"][0]["digest_on_object"],
+        "tag"
+    );
+    let f = &r["upload"]["findings"][0];
+    assert_eq!(f["code"], "s3.digest_tag_unverified", "{r}");
+    assert!(
+        f["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("s3:GetObjectTagging"),
+        "{f}"
+    );
+    assert_eq!(
+        s3.tags(&bucket, "t2/t2.tar.gz"),
+        Some(vec![("sha256".to_string(), digest.to_string())])
+    );
 }
 
 #[test]
