@@ -120,6 +120,50 @@ fn source_date_epoch_changes_only_entry_mtimes() {
 }
 
 #[test]
+fn source_date_epoch_is_bounded_by_the_tar_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = example_model();
+    let max = sm_pack::archive::MAX_MTIME.to_string();
+    // The largest mtime a header holds in octal: GNU tar reads it back.
+    let o = bin()
+        .current_dir(dir.path())
+        .env("SOURCE_DATE_EPOCH", &max)
+        .args(["xgboost", m.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new("tar")
+        .args(["--utc", "-tvzf", "model.tar.gz"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "GNU tar: {}", stderr(&o));
+    assert!(stdout(&o).contains("2242-03-16 12:56"), "{}", stdout(&o));
+    // One second later, and values GNU tar or the format cannot hold: refused, nothing written.
+    let later = (sm_pack::archive::MAX_MTIME + 1).to_string();
+    for v in [later.as_str(), "18446744073709551615", "-1", "soon"] {
+        let o = bin()
+            .current_dir(dir.path())
+            .env("SOURCE_DATE_EPOCH", v)
+            .args(["xgboost", m.to_str().unwrap(), "-o", "late.tar.gz"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{v}: {}", stderr(&o));
+        assert!(stderr(&o).contains("SOURCE_DATE_EPOCH"), "{}", stderr(&o));
+        assert!(!dir.path().join("late.tar.gz").exists());
+    }
+    // The library refuses such an mtime too.
+    let opts = PackOptions {
+        mtime: sm_pack::archive::MAX_MTIME + 1,
+        ..PackOptions::default()
+    };
+    let out = dir.path().join("lib.tar.gz");
+    let err = stage_archive(&[Member::new(&m, "xgboost-model")], &out, &opts).unwrap_err();
+    assert!(matches!(err, sm_pack::Error::Usage { .. }), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn headers_are_normalised() {
     let dir = tempfile::tempdir().unwrap();
     let gz = pack_once(dir.path(), &example_model(), &[]);

@@ -18,7 +18,7 @@ pub use reader::{
     read_archive_file_with, read_archive_with,
 };
 pub use writer::{
-    ArchiveRecord, DEFAULT_LEVEL, DEFAULT_MTIME, MEMBER_MODE, Member, MemberRecord, PackOptions,
-    Progress, ProgressFn, StagedArchive, source_date_epoch, stage_archive, stage_archive_streaming,
-    stage_archive_with_sink,
+    ArchiveRecord, DEFAULT_LEVEL, DEFAULT_MTIME, MAX_MTIME, MEMBER_MODE, Member, MemberRecord,
+    PackOptions, Progress, ProgressFn, StagedArchive, source_date_epoch, stage_archive,
+    stage_archive_streaming, stage_archive_with_sink,
 };

@@ -24,6 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Entry mtime used when `SOURCE_DATE_EPOCH` is not set: 1980-01-01T00:00:00Z.
 /// Not 0, because some tools treat a zero timestamp as "missing".
 pub const DEFAULT_MTIME: u64 = 315_532_800;
+/// Latest entry mtime: the largest value the 11 octal digits of a tar
+/// header's mtime field hold (2242-03-16T12:56:31Z). Later times would need
+/// GNU's base-256 encoding, which GNU tar itself refuses beyond its `time_t`.
+pub const MAX_MTIME: u64 = 0o777_7777_7777;
 /// Permission bits of every member.
 pub const MEMBER_MODE: u32 = 0o644;
 /// Default gzip level.
@@ -108,15 +112,19 @@ impl Default for PackOptions {
 }
 
 /// Reads `SOURCE_DATE_EPOCH`: `Ok(None)` when unset or empty, an error when it
-/// is not a non-negative integer.
+/// is not an integer number of seconds from 0 to [`MAX_MTIME`].
 pub fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| Error::Usage {
-            message: format!(
-                "SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got {v:?}"
-            ),
-        }),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(t) if t <= MAX_MTIME => Ok(Some(t)),
+            _ => Err(Error::Usage {
+                message: format!(
+                    "SOURCE_DATE_EPOCH must be an integer number of seconds from 0 to \
+                     {MAX_MTIME} (what a tar header holds), got {v:?}"
+                ),
+            }),
+        },
         Err(_) => Ok(None),
     }
 }
@@ -402,6 +410,14 @@ pub fn stage_archive_streaming(
     tap: Option<&mut (dyn Write + Send)>,
 ) -> Result<StagedArchive> {
     validate_member_set(members.iter().map(|m| m.name.as_str()))?;
+    if opts.mtime > MAX_MTIME {
+        return Err(Error::Usage {
+            message: format!(
+                "entry mtime {} is beyond what a tar header holds (at most {MAX_MTIME})",
+                opts.mtime
+            ),
+        });
+    }
     let mut sorted: Vec<&Member> = members.iter().collect();
     sorted.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
 
