@@ -19,7 +19,8 @@
 //! the report's exit code is 1 when any has error severity.
 //!
 //! [`inspect_archive`] only lists the members (sizes, modes, digests, what
-//! each is) and the reader's findings.
+//! each is: root files are read as XGBoost models when they are one) and
+//! the reader's findings.
 
 use crate::archive::reader::{
     self, ArchiveListing, ArchiveMember, CapturePolicy, Compression, MemberKind, MemberVisitor,
@@ -374,11 +375,62 @@ impl VerifyReport {
 /// Lists an archive's members (sizes, modes, digests, what each is) and the
 /// reader's findings, without keeping any member bytes.
 pub fn inspect_archive(path: &Path) -> Result<ArchiveListing> {
+    // Root files are kept (within the default caps) so that an XGBoost model
+    // is named as one, not as "JSON text"; their bytes are dropped after.
     let opts = ReadOptions {
-        capture: CapturePolicy::None,
+        capture: CapturePolicy::RootFiles,
         ..ReadOptions::default()
     };
-    reader::read_archive_file(path, &opts)
+    let mut listing = reader::read_archive_file(path, &opts)?;
+    for m in &mut listing.members {
+        if let Some((bytes, true)) = m.captured() {
+            m.model = describe_model(bytes);
+        }
+        m.data = None;
+    }
+    Ok(listing)
+}
+
+/// What the XGBoost reader makes of a whole file: `None` when it is not an
+/// XGBoost model at all (the sniffed description stands then).
+fn describe_model(bytes: &[u8]) -> Option<String> {
+    match crate::xgboost::inspect_bytes(bytes) {
+        Ok(i) => {
+            let s = &i.summary;
+            let mut what = format!(
+                "XGBoost model ({}), saved by xgboost {}: {}",
+                s.container, s.producer.version, s.objective
+            );
+            match (&s.trees, &s.linear) {
+                (Some(t), _) => {
+                    what.push_str(&format!(
+                        ", {} tree{}",
+                        t.num_trees,
+                        if t.num_trees == 1 { "" } else { "s" }
+                    ));
+                    if t.dart {
+                        what.push_str(" (DART)");
+                    }
+                }
+                (None, Some(_)) => what.push_str(", linear booster"),
+                (None, None) => {}
+            }
+            if s.findings.errors > 0 {
+                what.push_str(&format!(
+                    "; {} validation error{} (sm-pack verify lists them)",
+                    s.findings.errors,
+                    if s.findings.errors == 1 { "" } else { "s" }
+                ));
+            }
+            Some(what)
+        }
+        Err(Error::UnrecognizedFormat { .. }) => None,
+        Err(Error::InvalidModel { format, finding }) => Some(format!(
+            "invalid XGBoost model ({format}): {}",
+            finding.message
+        )),
+        Err(e) => Some(format!("unreadable XGBoost model: {e}")),
+    }
 }
 
 /// Names listed per line of the text report (the JSON report has all).
@@ -391,10 +443,11 @@ pub const MEMBERS_SHOWN: usize = 200;
 pub fn describe_member(m: &ArchiveMember) -> String {
     match m.kind {
         MemberKind::File => {
-            let what = m
-                .content
-                .map(|c| c.describe())
-                .unwrap_or_else(|| "file".into());
+            let what = match (&m.model, m.content) {
+                (Some(model), _) => model.clone(),
+                (None, Some(c)) => c.describe(),
+                (None, None) => "file".into(),
+            };
             if m.sparse {
                 format!("GNU sparse file; {what}")
             } else {

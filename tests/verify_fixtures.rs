@@ -364,7 +364,17 @@ fn inspect_lists_members_with_what_they_are() {
         text.contains(l.members[1].sha256.as_deref().expect("digest")),
         "{text}"
     );
+    // manifest.json is JSON but no model; xgboost-model (1.7.4/logistic.json)
+    // is named as what it is, by the XGBoost reader, not by its first bytes.
+    assert_eq!(l.members[0].name, "manifest.json");
+    assert_eq!(l.members[0].model, None);
     assert!(text.contains("JSON text"), "{text}");
+    assert_eq!(
+        l.members[1].model.as_deref(),
+        Some("XGBoost model (JSON), saved by xgboost 1.7.4: binary:logistic, 5 trees"),
+        "{text}"
+    );
+    assert!(text.contains("saved by xgboost 1.7.4"), "{text}");
     let l = sm_pack::verify::inspect_archive(&archives().join("symlink.tar.gz")).expect("inspect");
     assert!(l.human_summary().contains("symbolic link to real-model"));
 }

@@ -331,6 +331,11 @@ pub struct ArchiveMember {
     /// What its first bytes look like (regular files with data only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Sniffed>,
+    /// What sm-pack's model reader made of it, when it was read as a model
+    /// (`verify::inspect_archive` does so for root files), e.g. "XGBoost
+    /// model (JSON), saved by xgboost 1.7.4: binary:logistic, 100 trees".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Offset of its first header (GNU long name or pax header included) in
     /// the tar stream.
     pub header_offset: u64,
@@ -1614,6 +1619,7 @@ impl Walker<'_, '_> {
             pax: applied_pax(&global, &local, &local_index),
             sha256: None,
             content: None,
+            model: None,
             header_offset: first_offset,
             data_offset: tar.pos,
             data: None,
