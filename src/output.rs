@@ -171,6 +171,15 @@ impl StagedFile {
         self.temp.path()
     }
 
+    /// Flushes the temporary file's bytes to disk (done again, cheaply, by
+    /// [`StagedFile::commit`]).
+    pub fn sync(&self) -> Result<()> {
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io("flush", self.temp.path(), e))
+    }
+
     /// Flushes to disk and renames into place. With `overwrite` false the
     /// rename refuses to replace an existing file, even one created after
     /// [`check_destination`] ran.
@@ -204,9 +213,89 @@ impl StagedFile {
     }
 }
 
+/// Commits files that belong together (an archive, its manifest, its
+/// `SHA256SUMS`) as one output, in the order given, each with its own
+/// `overwrite` flag. Every file is flushed to disk before the first rename,
+/// so a late "disk full" leaves nothing in place; if a rename still fails,
+/// the files this call already renamed to where nothing was before are
+/// removed again, so an archive never appears without its manifest. (A file
+/// that replaced an older one stays: the older one is gone.)
+pub fn commit_all(files: Vec<(StagedFile, bool)>) -> Result<Vec<PathBuf>> {
+    for (f, _) in &files {
+        f.sync()?;
+    }
+    let mut done: Vec<(PathBuf, bool)> = Vec::with_capacity(files.len());
+    for (f, overwrite) in files {
+        // Without overwrite the rename itself guarantees nothing was there.
+        let created = !overwrite || std::fs::symlink_metadata(f.destination()).is_err();
+        match f.commit(overwrite) {
+            Ok(p) => done.push((p, created)),
+            Err(e) => {
+                for (p, created) in done.iter().rev() {
+                    if *created {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(done.into_iter().map(|(p, _)| p).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_commit_that_fails_leaves_none_of_its_new_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("model.tar.gz"),
+            dir.path().join("model.tar.gz.manifest.json"),
+            dir.path().join("SHA256SUMS"),
+        );
+        // SHA256SUMS already exists and is replaced; the manifest appears
+        // (from elsewhere) after staging, so its no-clobber rename fails.
+        std::fs::write(&c, b"old sums").unwrap();
+        let staged = vec![
+            (StagedFile::with_contents(&a, b"archive").unwrap(), false),
+            (StagedFile::with_contents(&c, b"new sums").unwrap(), true),
+            (StagedFile::with_contents(&b, b"manifest").unwrap(), false),
+        ];
+        std::fs::write(&b, b"someone else's").unwrap();
+        let err = commit_all(staged).unwrap_err();
+        assert!(
+            matches!(err, Error::OutputExists { ref path } if path == &b),
+            "{err}"
+        );
+        assert!(
+            !a.exists(),
+            "the archive must not stay without its manifest"
+        );
+        assert_eq!(std::fs::read(&b).unwrap(), b"someone else's");
+        // Replaced before the failure: cannot be undone, and is the new file.
+        assert_eq!(std::fs::read(&c).unwrap(), b"new sums");
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["SHA256SUMS", "model.tar.gz.manifest.json"],
+            "no temporary files"
+        );
+
+        // All good: every file in place, in order.
+        std::fs::remove_file(&b).unwrap();
+        let staged = vec![
+            (StagedFile::with_contents(&a, b"archive").unwrap(), false),
+            (StagedFile::with_contents(&b, b"manifest").unwrap(), false),
+        ];
+        assert_eq!(commit_all(staged).unwrap(), [a.clone(), b.clone()]);
+        assert_eq!(std::fs::read(&a).unwrap(), b"archive");
+    }
 
     #[test]
     fn temporary_files_are_registered_while_they_exist() {

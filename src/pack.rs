@@ -532,12 +532,14 @@ fn pack_inner(job: &PackJob, mut publisher: Option<&mut dyn Publisher>) -> Resul
         p.publish_sidecars(&manifest_json)?;
     }
 
-    let archive = staged.file.commit(overwrite)?;
-    let manifest_written = staged_manifest.commit(overwrite)?;
-    let sums_written = match staged_sums {
-        Some(s) => s.commit(true)?,
-        None => sums_path,
-    };
+    // One output: all flushed before the first rename, and a failure on the
+    // manifest or SHA256SUMS takes a new archive back out.
+    let archive = staged.file.destination().to_path_buf();
+    let manifest_written = staged_manifest.destination().to_path_buf();
+    let sums_written = sums_path;
+    let mut group = vec![(staged.file, overwrite), (staged_manifest, overwrite)];
+    group.extend(staged_sums.map(|s| (s, true)));
+    crate::output::commit_all(group)?;
     Ok(PackOutcome {
         packed: true,
         model: exam.summary,

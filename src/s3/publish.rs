@@ -1025,8 +1025,7 @@ fn upload_file(
         let staged_manifest = StagedFile::with_contents(&manifest_path, json.as_bytes())?;
         let staged_sums = StagedFile::with_contents(&sums_path, sums.as_bytes())?;
         up.upload_sidecars(&json)?;
-        staged_manifest.commit(true)?;
-        staged_sums.commit(true)?;
+        crate::output::commit_all(vec![(staged_manifest, true), (staged_sums, true)])?;
     }
     up.report()
         .ok_or_else(|| UploadError::Internal("no report after the upload".into()))
