@@ -194,6 +194,51 @@ fn region_from_the_environment_and_how_to_choose_without_one() {
 }
 
 #[test]
+fn without_container_the_image_is_a_tag_that_loads_what_was_packed() {
+    // A legacy binary from xgboost 1.7.4: the newest tag (3.2-0) cannot load
+    // it and, without --container, nothing is converted. The create-model
+    // hint must not name 3.2-0's image but the newest tag that loads the
+    // file as packed, and say how to deploy on the newest one instead.
+    let d = tempfile::tempdir().unwrap();
+    let r = report(
+        d.path(),
+        &[
+            "xgboost",
+            &fixture("xgboost/1.7.4/logistic.bin"),
+            "--region",
+            "us-east-1",
+        ],
+        0,
+    );
+    let check = &r["outcome"]["container"];
+    assert_eq!(check["default_tag"], true);
+    assert_eq!(check["verdict"]["outcome"], "fails_to_load");
+    let newest = check["tag"].as_str().unwrap();
+    let loads_in: Vec<&str> = check["loads_in"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let chosen = *loads_in.last().expect("some tag loads a 1.7.4 binary");
+    assert_ne!(chosen, newest);
+    let dep = &r["deploy"];
+    assert_eq!(dep["image"]["tag"], chosen);
+    let uri = containers_uri(d.path(), "us-east-1", chosen);
+    assert_eq!(dep["image"]["uri"], uri.as_str());
+    assert_eq!(
+        dep["create_model"]["PrimaryContainer"]["Image"],
+        uri.as_str()
+    );
+    let notes = dep["notes"].to_string();
+    assert!(
+        notes.contains(&format!("pack with --container {newest}")),
+        "{notes}"
+    );
+    assert!(!notes.contains("is the newest tag; pin"), "{notes}");
+}
+
+#[test]
 fn blazingtext_image_for_a_fasttext_model() {
     let d = tempfile::tempdir().unwrap();
     let r = report(

@@ -169,14 +169,44 @@ pub fn hints(
     let table = ContainerTable::builtin().ok()?;
     let region = resolve_region(region_flag, uploaded.map(|(_, r)| r), config_region);
     let mut notes = Vec::new();
-    let (image_family, tag, tag_defaulted) = match family {
+    let (image_family, mut tag, tag_defaulted) = match family {
         Family::Blazingtext => ("blazingtext", table.blazingtext.image_tag.clone(), false),
         _ => {
             let check = outcome.container.as_ref()?;
             ("xgboost", check.tag.clone(), check.default_tag)
         }
     };
+    // Without --container the newest tag is only judged, nothing is converted:
+    // never point the deployment at a tag that cannot load what was packed.
+    let mut no_tag_loads = false;
+    let mut newest_note = tag_defaulted;
+    if let Some(check) = outcome
+        .container
+        .as_ref()
+        .filter(|c| c.default_tag && !c.verdict.is_loads())
+    {
+        newest_note = false;
+        let newest = check.tag.clone();
+        match check.loads_in.last() {
+            Some(t) => {
+                tag = t.clone();
+                notes.push(format!(
+                    "{newest}, the newest tag, cannot load this file as packed, so the image is {tag}, \
+                     the newest tag that loads it; to deploy on {newest}, pack with --container {newest} \
+                     (sm-pack converts the model)"
+                ));
+            }
+            None => {
+                no_tag_loads = true;
+                notes.push(format!(
+                    "no tag loads this file as packed: pack with --container TAG (e.g. --container {newest}) \
+                     and sm-pack converts the model for it"
+                ));
+            }
+        }
+    }
     let uri = match &region {
+        Some(_) if no_tag_loads => None,
         Some((r, _)) => {
             let found = match family {
                 Family::Blazingtext => table.blazingtext_image_uri(r),
@@ -199,7 +229,7 @@ pub fn hints(
             None
         }
     };
-    if tag_defaulted {
+    if newest_note {
         notes.push(format!(
             "no --container was given: {tag} is the newest tag; pin the tag you deploy with --container"
         ));

@@ -66,6 +66,19 @@ pub fn pack_report(ctx: &Ctx, family: Family, model: &Path, outcome: &PackOutcom
     if let Some(line) = outcome.model.as_ref().and_then(model_line) {
         println!("  model     {line}");
     }
+    // The summary describes the packed (converted) file; say what was given.
+    if let Some(from) = outcome
+        .manifest
+        .as_ref()
+        .and_then(|m| m.conversion.as_ref())
+        .map(|c| &c["from"])
+    {
+        println!(
+            "  given     {}, saved by xgboost {} (converted; see below)",
+            from["encoding"].as_str().unwrap_or("?"),
+            from["producer"].as_str().unwrap_or("?")
+        );
+    }
     if let Some(line) = outcome.model.as_ref().and_then(endpoint_line) {
         println!("  endpoint  {line}");
     }
