@@ -331,10 +331,14 @@ load_one() {
     for r in $(seq 1 "$rounds"); do
         local i s_best="" s_rss=0
         for i in 1 2 3; do
-            /usr/bin/time -f '%e %M' -o "$cache/time.txt" "$bin" inspect "$model" --json >/dev/null 2>"$cache/cmd.err" ||
+            # Wall time from bash's microsecond clock (GNU time's %e has 10 ms steps);
+            # GNU time for the peak RSS.
+            local t0="$EPOCHREALTIME"
+            /usr/bin/time -f '%M' -o "$cache/time.txt" "$bin" inspect "$model" --json >/dev/null 2>"$cache/cmd.err" ||
                 [[ $? -eq 1 ]] || { cat "$cache/cmd.err" >&2; die "sm-pack inspect $model failed"; }
-            local e m
-            read -r e m < <(tail -n 1 "$cache/time.txt")
+            local t1="$EPOCHREALTIME" e m
+            e=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+            read -r m < <(tail -n 1 "$cache/time.txt")
             s_best=$(awk -v a="$s_best" -v b="$e" 'BEGIN { print (a == "" || b < a) ? b : a }')
             s_rss=$(awk -v a="$s_rss" -v k="$m" 'BEGIN { r = k / 1024; print (r > a) ? r : a }')
         done
