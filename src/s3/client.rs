@@ -145,17 +145,24 @@ impl S3Client {
                     .ok_or_else(|| UploadError::NoCredentials {
                         detail: "no credential provider is configured".into(),
                     })?;
-            if let Err(e) = provider.provide_credentials().await {
-                let mut detail = error_chain(&e);
-                if let Some(p) = settings.profile_hint() {
-                    detail = format!(
-                        "profile {p:?} was asked for: check that it exists in AWS_CONFIG_FILE \
-                         or ~/.aws/config and has credentials; {detail}"
-                    );
+            let checked = match provider.provide_credentials().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let mut detail = error_chain(&e);
+                    if let Some(p) = settings.profile_hint() {
+                        detail = format!(
+                            "profile {p:?} was asked for: check that it exists in AWS_CONFIG_FILE \
+                             or ~/.aws/config and has credentials; {detail}"
+                        );
+                    }
+                    return Err(UploadError::NoCredentials { detail });
                 }
-                return Err(UploadError::NoCredentials { detail });
-            }
+            };
             let conf = aws_sdk_s3::config::Builder::from(&shared)
+                .credentials_provider(CheckedFirst {
+                    checked: std::sync::Mutex::new(Some(checked)),
+                    chain: provider.clone(),
+                })
                 .force_path_style(settings.path_style)
                 .build();
             Ok((aws_sdk_s3::Client::from_conf(conf), region))
@@ -195,6 +202,34 @@ impl S3Client {
     /// Runs a future to completion on the client's runtime (from a plain thread).
     pub(crate) fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
+    }
+}
+
+/// The credential chain, whose first answer is the one [`S3Client::connect`]
+/// already obtained to check that there are credentials. Without it the S3
+/// client's identity cache would run the chain a second time at the first
+/// request: a second STS `AssumeRoleWithWebIdentity` or SSO
+/// `GetRoleCredentials` call, a second run of a `credential_process` (which
+/// may prompt). Later refreshes (expiring session credentials during a long
+/// upload) go to the chain as usual.
+#[derive(Debug)]
+struct CheckedFirst {
+    checked: std::sync::Mutex<Option<aws_sdk_s3::config::Credentials>>,
+    chain: aws_sdk_s3::config::SharedCredentialsProvider,
+}
+
+impl ProvideCredentials for CheckedFirst {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let first = self.checked.lock().ok().and_then(|mut c| c.take());
+        match first {
+            Some(c) => aws_credential_types::provider::future::ProvideCredentials::ready(Ok(c)),
+            None => self.chain.provide_credentials(),
+        }
     }
 }
 
@@ -355,5 +390,61 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::future;
+    use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A chain that counts its runs and answers with a new key each time.
+    #[derive(Debug, Default)]
+    struct Counting(Arc<AtomicUsize>);
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                format!("AKIACHAIN{n}"),
+                "secret",
+                None,
+                None,
+                "test",
+            )))
+        }
+    }
+
+    #[test]
+    fn the_checked_credentials_come_first_then_the_chain() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let provider = CheckedFirst {
+            checked: std::sync::Mutex::new(Some(Credentials::new(
+                "AKIACHECKED",
+                "secret",
+                None,
+                None,
+                "test",
+            ))),
+            chain: SharedCredentialsProvider::new(Counting(runs.clone())),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let keys: Vec<String> = (0..3)
+            .map(|_| {
+                rt.block_on(provider.provide_credentials())
+                    .map(|c| c.access_key_id().to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(keys, ["AKIACHECKED", "AKIACHAIN1", "AKIACHAIN2"]);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 }
