@@ -997,12 +997,16 @@ fn credentials_from_credential_process_and_container_endpoint() {
         }
     };
 
-    // A profile with credential_process.
+    // A profile with credential_process (which notes each run in a file).
+    let runs = env.path("process-runs");
     std::fs::write(
         env.path("aws-config"),
-        "[profile proc]\ncredential_process = /bin/sh -c 'echo \
-         \"{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"AKIAPROCESS000000001\\\", \
-         \\\"SecretAccessKey\\\": \\\"process-secret\\\"}\"'\n",
+        format!(
+            "[profile proc]\ncredential_process = /bin/sh -c 'echo run >> {}; echo \
+             \"{{\\\"Version\\\": 1, \\\"AccessKeyId\\\": \\\"AKIAPROCESS000000001\\\", \
+             \\\"SecretAccessKey\\\": \\\"process-secret\\\"}}\"'\n",
+            runs.display()
+        ),
     )
     .expect("config");
     let run = env.run(&[
@@ -1021,6 +1025,12 @@ fn credentials_from_credential_process_and_container_endpoint() {
     run.ok();
     signed_by(&proxy.request_heads(), "AKIAPROCESS000000001");
     assert!(s3.get(&bucket, "a/a.tar.gz").is_some());
+    // Run once: the credentials checked before packing are the ones that sign.
+    assert_eq!(
+        std::fs::read_to_string(&runs).unwrap_or_default(),
+        "run\n",
+        "credential_process runs once per upload"
+    );
     let before = proxy.request_heads().len();
 
     // Container credentials (ECS, EKS Pod Identity): AWS_CONTAINER_CREDENTIALS_FULL_URI.
@@ -1423,4 +1433,453 @@ fn a_tag_that_reads_back_different_fails_and_the_object_is_removed() {
         files_in(&env.path("out"), &[]).is_empty(),
         "no local output"
     );
+}
+
+/// Every request head is signed with `key_id` for `region` and carries
+/// `session_token` as `x-amz-security-token`.
+#[track_caller]
+fn all_signed_by(heads: &[String], key_id: &str, region: &str, session_token: &str) {
+    assert!(!heads.is_empty(), "no request reached the S3 server");
+    for h in heads {
+        let auth = header(h, "authorization").unwrap_or_default();
+        assert!(
+            auth.contains(&format!("Credential={key_id}/"))
+                && auth.contains(&format!("/{region}/s3/aws4_request")),
+            "signed with {key_id} for {region}: {h}"
+        );
+        assert_eq!(
+            header(h, "x-amz-security-token"),
+            Some(session_token),
+            "{h}"
+        );
+    }
+}
+
+/// None of `secrets` appears in the run's output or in the uploaded manifest.
+#[track_caller]
+fn nothing_leaked(run: &Run, s3: &S3, bucket: &str, manifest_key: &str, secrets: &[&str]) {
+    let manifest = s3.get(bucket, manifest_key).expect("uploaded manifest");
+    let texts = [
+        run.stdout.as_str(),
+        run.stderr.as_str(),
+        &String::from_utf8_lossy(&manifest),
+    ];
+    for t in texts {
+        for s in secrets {
+            assert!(!t.contains(s), "a credential leaked ({s}): {t}");
+        }
+    }
+}
+
+/// A pack-and-upload of the small model to `s3://{bucket}/{prefix}/` through
+/// `endpoint`, with `--json --verbose` and `extra` arguments.
+fn upload_small(env: &TestEnv, bucket: &str, prefix: &str, endpoint: &str, extra: &[&str]) -> Run {
+    let model = small_model();
+    let out = format!("out/{prefix}.tar.gz");
+    let dest = format!("s3://{bucket}/{prefix}/");
+    let mut args = vec![
+        "fasttext",
+        model.to_str().unwrap_or_default(),
+        "-o",
+        &out,
+        "--upload",
+        &dest,
+        "--endpoint-url",
+        endpoint,
+        "--path-style",
+        "--json",
+        "--verbose",
+    ];
+    args.extend(extra);
+    env.run(&args)
+}
+
+fn recording_proxy(endpoint: &str) -> Proxy {
+    Proxy::start_with(
+        port_of(endpoint),
+        ProxyOptions {
+            record: true,
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn credentials_and_region_from_ec2_instance_metadata_imdsv2() {
+    const IMDS_TOKEN: &str = "IMDSv2SessionTokenFake0123456789abcdef";
+    const ROLE: &str = "sm-pack-instance-role";
+    const KEY_ID: &str = "ASIAIMDSFAKE00000001";
+    const SECRET: &str = "imdsSecretFake0123456789abcdefghijklmno";
+    const SESSION: &str = "IMDSRoleSessionTokenFake0123456789abcdef";
+    const REGION: &str = "eu-north-1";
+    let endpoint = need_s3!();
+    let mut env = TestEnv::new();
+    std::fs::create_dir(env.path("out")).expect("out dir");
+    let s3 = S3::new_in(&endpoint, REGION);
+    let bucket = bucket_name("imds");
+    s3.create_bucket_in(&bucket, REGION);
+    // Nothing but the instance metadata service: no keys, no region, empty
+    // config files, IMDS switched on.
+    for var in [
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    ] {
+        env.unset(var);
+    }
+    // An instance that requires IMDSv2: every read without the session token is 401.
+    let imds = FakeHttp::start(|r| {
+        let ttl = r.header("x-aws-ec2-metadata-token-ttl-seconds");
+        if r.method == "PUT" && r.path == "/latest/api/token" {
+            return match ttl {
+                Some(t) => Reply::new(200, "text/plain", IMDS_TOKEN)
+                    .header("x-aws-ec2-metadata-token-ttl-seconds", t),
+                None => Reply::new(400, "text/plain", ""),
+            };
+        }
+        if r.method != "GET" || r.header("x-aws-ec2-metadata-token") != Some(IMDS_TOKEN) {
+            return Reply::new(401, "text/plain", "");
+        }
+        match r.path.as_str() {
+            "/latest/meta-data/iam/security-credentials/" => Reply::new(200, "text/plain", ROLE),
+            p if p == format!("/latest/meta-data/iam/security-credentials/{ROLE}") => Reply::new(
+                200,
+                "text/plain",
+                format!(
+                    "{{\"Code\":\"Success\",\"LastUpdated\":\"2025-01-01T00:00:00Z\",\
+                     \"Type\":\"AWS-HMAC\",\"AccessKeyId\":\"{KEY_ID}\",\
+                     \"SecretAccessKey\":\"{SECRET}\",\"Token\":\"{SESSION}\",\
+                     \"Expiration\":\"2099-01-01T00:00:00Z\"}}"
+                ),
+            ),
+            "/latest/meta-data/placement/region" => Reply::new(200, "text/plain", REGION),
+            _ => Reply::new(404, "text/plain", ""),
+        }
+    });
+    env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url);
+    let proxy = recording_proxy(&endpoint);
+    let run = upload_small(&env, &bucket, "imds", &proxy.endpoint, &[]);
+    run.ok();
+    assert_eq!(run.json()["upload"]["region"], REGION, "region from IMDS");
+    all_signed_by(&proxy.request_heads(), KEY_ID, REGION, SESSION);
+    assert!(s3.get(&bucket, "imds/imds.tar.gz").is_some());
+
+    // IMDSv2: a session token was asked for with a TTL, and every metadata
+    // read carried it (the fake answers 401 otherwise).
+    let got = imds.received();
+    assert!(
+        got.iter().any(|r| r.method == "PUT"
+            && r.path == "/latest/api/token"
+            && r.header("x-aws-ec2-metadata-token-ttl-seconds").is_some()),
+        "{got:#?}"
+    );
+    let reads: Vec<_> = got.iter().filter(|r| r.method == "GET").collect();
+    for path in [
+        "/latest/meta-data/iam/security-credentials/".to_string(),
+        format!("/latest/meta-data/iam/security-credentials/{ROLE}"),
+        "/latest/meta-data/placement/region".to_string(),
+    ] {
+        assert!(reads.iter().any(|r| r.path == path), "{path}: {got:#?}");
+    }
+    for r in &reads {
+        assert_eq!(
+            r.header("x-aws-ec2-metadata-token"),
+            Some(IMDS_TOKEN),
+            "{r:#?}"
+        );
+    }
+    let role_reads = reads
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/{ROLE}")))
+        .count();
+    assert_eq!(role_reads, 1, "credentials read once: {got:#?}");
+    nothing_leaked(
+        &run,
+        &s3,
+        &bucket,
+        "imds/imds.tar.gz.manifest.json",
+        &[KEY_ID, SECRET, SESSION, IMDS_TOKEN],
+    );
+}
+
+/// An STS answering AssumeRoleWithWebIdentity for `role_arn` with the given
+/// credentials (an `AccessDenied` error for anything else).
+fn fake_sts(
+    role_arn: &'static str,
+    key_id: &'static str,
+    secret: &'static str,
+    session: &'static str,
+) -> FakeHttp {
+    FakeHttp::start(move |r| {
+        let ok = r.method == "POST"
+            && r.form_param("Action").as_deref() == Some("AssumeRoleWithWebIdentity")
+            && r.form_param("RoleArn").as_deref() == Some(role_arn);
+        if !ok {
+            return Reply::new(
+                403,
+                "text/xml",
+                "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+                 <Type>Sender</Type><Code>AccessDenied</Code><Message>not this role</Message>\
+                 </Error><RequestId>fake-0</RequestId></ErrorResponse>",
+            );
+        }
+        let session_name = r.form_param("RoleSessionName").unwrap_or_default();
+        Reply::new(
+            200,
+            "text/xml",
+            format!(
+                "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                 <AssumeRoleWithWebIdentityResult>\
+                 <SubjectFromWebIdentityToken>system:serviceaccount:ml:uploader</SubjectFromWebIdentityToken>\
+                 <AssumedRoleUser><Arn>{role_arn}/{session_name}</Arn>\
+                 <AssumedRoleId>AROAFAKE0000000000001:{session_name}</AssumedRoleId></AssumedRoleUser>\
+                 <Credentials><AccessKeyId>{key_id}</AccessKeyId>\
+                 <SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{session}</SessionToken>\
+                 <Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
+                 <Provider>oidc.example.invalid</Provider><Audience>sts.amazonaws.com</Audience>\
+                 </AssumeRoleWithWebIdentityResult>\
+                 <ResponseMetadata><RequestId>fake-1</RequestId></ResponseMetadata>\
+                 </AssumeRoleWithWebIdentityResponse>"
+            ),
+        )
+    })
+}
+
+#[test]
+fn credentials_from_web_identity_token_through_sts() {
+    const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sm-pack-uploader";
+    const KEY_ID: &str = "ASIAWEBIDFAKE0000001";
+    const SECRET: &str = "webIdentitySecretFake0123456789abcdefghi";
+    const SESSION: &str = "WebIdentitySessionTokenFake0123456789ab";
+    // A service-account token as EKS (IRSA) or a CI's OIDC issuer writes it.
+    const JWT: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImZha2UifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bWw6dXBsb2FkZXIifQ.ZmFrZS1zaWduYXR1cmUtMDEyMzQ1Njc4OQ";
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("webid", &endpoint);
+    env.unset("AWS_ACCESS_KEY_ID");
+    env.unset("AWS_SECRET_ACCESS_KEY");
+    let token_file = env.path("web-identity-token");
+    std::fs::write(&token_file, JWT).expect("token file");
+    let sts = fake_sts(ROLE_ARN, KEY_ID, SECRET, SESSION);
+    let proxy = recording_proxy(&endpoint);
+
+    // From the environment, as EKS and CI runners set it.
+    env.set(
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        &token_file.display().to_string(),
+    );
+    env.set("AWS_ROLE_ARN", ROLE_ARN);
+    env.set("AWS_ROLE_SESSION_NAME", "sm-pack-ci");
+    env.set("AWS_ENDPOINT_URL_STS", &sts.url);
+    let run = upload_small(&env, &bucket, "env", &proxy.endpoint, &[]);
+    run.ok();
+    let calls = sts.received();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let call = &calls[0];
+    assert_eq!(call.form_param("WebIdentityToken").as_deref(), Some(JWT));
+    assert_eq!(call.form_param("RoleArn").as_deref(), Some(ROLE_ARN));
+    assert_eq!(
+        call.form_param("RoleSessionName").as_deref(),
+        Some("sm-pack-ci")
+    );
+    let heads = proxy.request_heads();
+    all_signed_by(&heads, KEY_ID, "us-east-1", SESSION);
+    assert!(s3.get(&bucket, "env/env.tar.gz").is_some());
+    nothing_leaked(
+        &run,
+        &s3,
+        &bucket,
+        "env/env.tar.gz.manifest.json",
+        &[KEY_ID, SECRET, SESSION, JWT],
+    );
+
+    // From a profile (`role_arn` + `web_identity_token_file`), with STS's
+    // endpoint in the profile's `services` section.
+    for var in [
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_ENDPOINT_URL_STS",
+    ] {
+        env.unset(var);
+    }
+    std::fs::write(
+        env.path("aws-config"),
+        format!(
+            "[profile irsa]\nrole_arn = {ROLE_ARN}\nweb_identity_token_file = {}\n\
+             role_session_name = from-profile\nservices = fake-sts\n\n\
+             [services fake-sts]\nsts =\n  endpoint_url = {}\n",
+            token_file.display(),
+            sts.url
+        ),
+    )
+    .expect("config");
+    let before = heads.len();
+    let run = upload_small(
+        &env,
+        &bucket,
+        "prof",
+        &proxy.endpoint,
+        &["--profile", "irsa"],
+    );
+    run.ok();
+    let calls = sts.received();
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    assert_eq!(
+        calls[1].form_param("WebIdentityToken").as_deref(),
+        Some(JWT)
+    );
+    assert_eq!(
+        calls[1].form_param("RoleSessionName").as_deref(),
+        Some("from-profile")
+    );
+    all_signed_by(
+        &proxy.request_heads()[before..],
+        KEY_ID,
+        "us-east-1",
+        SESSION,
+    );
+    nothing_leaked(
+        &run,
+        &s3,
+        &bucket,
+        "prof/prof.tar.gz.manifest.json",
+        &[KEY_ID, SECRET, SESSION, JWT],
+    );
+
+    // STS refusing the role: exit 2, the credentials error, no token shown,
+    // nothing uploaded.
+    std::fs::write(
+        env.path("aws-config"),
+        format!(
+            "[profile other]\nrole_arn = arn:aws:iam::123456789012:role/not-trusted\n\
+             web_identity_token_file = {}\nservices = fake-sts\n\n\
+             [services fake-sts]\nsts =\n  endpoint_url = {}\n",
+            token_file.display(),
+            sts.url
+        ),
+    )
+    .expect("config");
+    let before = proxy.request_heads().len();
+    let run = upload_small(
+        &env,
+        &bucket,
+        "denied",
+        &proxy.endpoint,
+        &["--profile", "other"],
+    );
+    run.fails_with(2);
+    let j = run.json();
+    let message = j["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no AWS credentials found"), "{j}");
+    assert!(message.contains("AccessDenied"), "{j}");
+    assert!(!run.stdout.contains(JWT) && !run.stderr.contains(JWT));
+    assert_eq!(proxy.request_heads().len(), before, "S3 was contacted");
+    assert!(s3.get(&bucket, "denied/denied.tar.gz").is_none());
+}
+
+#[test]
+fn credentials_from_sso_session_cached_token_and_portal() {
+    const ACCESS_TOKEN: &str = "SsoAccessTokenFakeAoAAAAAGZ0123456789abcdefghij";
+    const ACCOUNT: &str = "123456789012";
+    const ROLE: &str = "ModelUploader";
+    const KEY_ID: &str = "ASIASSOFAKE000000001";
+    const SECRET: &str = "ssoRoleSecretFake0123456789abcdefghijklm";
+    const SESSION: &str = "SsoRoleSessionTokenFake0123456789abcdefg";
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("sso", &endpoint);
+    env.unset("AWS_ACCESS_KEY_ID");
+    env.unset("AWS_SECRET_ACCESS_KEY");
+    // The portal's GetRoleCredentials, which wants the cached access token as
+    // its bearer token.
+    let portal = FakeHttp::start(|r| {
+        let ok = r.method == "GET"
+            && r.path == "/federation/credentials"
+            && r.header("x-amz-sso_bearer_token") == Some(ACCESS_TOKEN)
+            && r.query_param("account_id").as_deref() == Some(ACCOUNT)
+            && r.query_param("role_name").as_deref() == Some(ROLE);
+        if !ok {
+            return Reply::new(
+                401,
+                "application/json",
+                "{\"message\":\"Session token not found or invalid\"}",
+            )
+            .header("x-amzn-errortype", "UnauthorizedException");
+        }
+        Reply::new(
+            200,
+            "application/json",
+            format!(
+                "{{\"roleCredentials\":{{\"accessKeyId\":\"{KEY_ID}\",\
+                 \"secretAccessKey\":\"{SECRET}\",\"sessionToken\":\"{SESSION}\",\
+                 \"expiration\":4070908800000}}}}"
+            ),
+        )
+    });
+    // A profile using an sso-session, as `aws configure sso` writes it (the
+    // start URL is never contacted while the cached token is valid).
+    std::fs::write(
+        env.path("aws-config"),
+        format!(
+            "[profile dev]\nsso_session = corp\nsso_account_id = {ACCOUNT}\n\
+             sso_role_name = {ROLE}\nregion = us-east-1\n\n\
+             [sso-session corp]\nsso_region = us-east-1\n\
+             sso_start_url = https://corp.example.invalid/start\n\
+             sso_registration_scopes = sso:account:access\n"
+        ),
+    )
+    .expect("config");
+    // The token `aws sso login` leaves in $HOME/.aws/sso/cache/<sha1 of the session name>.json.
+    let cache = env.path(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).expect("cache dir");
+    let write_token = |expires_at: &str| {
+        std::fs::write(
+            cache.join(format!("{}.json", sha1_hex("corp"))),
+            format!(
+                "{{\"startUrl\":\"https://corp.example.invalid/start\",\"region\":\"us-east-1\",\
+                 \"accessToken\":\"{ACCESS_TOKEN}\",\"expiresAt\":\"{expires_at}\"}}"
+            ),
+        )
+        .expect("token cache");
+    };
+    write_token("2099-01-01T00:00:00Z");
+    env.set("AWS_ENDPOINT_URL_SSO", &portal.url);
+    let proxy = recording_proxy(&endpoint);
+    let run = upload_small(&env, &bucket, "sso", &proxy.endpoint, &["--profile", "dev"]);
+    run.ok();
+    let calls = portal.received();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!(
+        calls[0].header("x-amz-sso_bearer_token"),
+        Some(ACCESS_TOKEN)
+    );
+    all_signed_by(&proxy.request_heads(), KEY_ID, "us-east-1", SESSION);
+    assert!(s3.get(&bucket, "sso/sso.tar.gz").is_some());
+    nothing_leaked(
+        &run,
+        &s3,
+        &bucket,
+        "sso/sso.tar.gz.manifest.json",
+        &[KEY_ID, SECRET, SESSION, ACCESS_TOKEN],
+    );
+
+    // An expired login (no refresh token): exit 2 with the credentials
+    // error, before the portal or S3 is contacted.
+    write_token("2020-01-01T00:00:00Z");
+    let before = proxy.request_heads().len();
+    let run = upload_small(
+        &env,
+        &bucket,
+        "expired",
+        &proxy.endpoint,
+        &["--profile", "dev"],
+    );
+    run.fails_with(2);
+    let j = run.json();
+    let message = j["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no AWS credentials found"), "{j}");
+    assert!(message.contains("the SSO token has expired"), "{j}");
+    assert_eq!(portal.received().len(), 1, "the portal was asked again");
+    assert_eq!(proxy.request_heads().len(), before, "S3 was contacted");
+    assert!(!run.stdout.contains(ACCESS_TOKEN) && !run.stderr.contains(ACCESS_TOKEN));
 }

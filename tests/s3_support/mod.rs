@@ -993,3 +993,193 @@ pub fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A request received by a [`FakeHttp`] server.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// The query string (without `?`), as sent.
+    pub query: String,
+    /// Request line and headers.
+    pub head: String,
+    /// The body as sent (lossy UTF-8).
+    pub body: String,
+}
+
+impl Received {
+    /// A header's value (names compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+    }
+
+    /// A parameter of the query string, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_value(&self.query, name)
+    }
+
+    /// A field of an `application/x-www-form-urlencoded` body, decoded.
+    pub fn form_param(&self, name: &str) -> Option<String> {
+        form_value(&self.body, name)
+    }
+}
+
+/// The decoded value of `name` in `a=1&b=2` form text (`+` is a space).
+pub fn form_value(form: &str, name: &str) -> Option<String> {
+    form.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => match b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(v) => {
+                    out.push(v);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What a [`FakeHttp`] server answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn new(status: u16, content_type: &str, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl ToString) -> Reply {
+        self.headers.push((name.into(), value.to_string()));
+        self
+    }
+}
+
+/// A small HTTP/1.1 server on 127.0.0.1 standing in for an AWS credential
+/// service (EC2 instance metadata, STS, the SSO portal): it records every
+/// request and answers it with what `answer` returns, one request per
+/// connection (`connection: close`).
+pub struct FakeHttp {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl FakeHttp {
+    pub fn start(answer: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> FakeHttp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake server");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let (rec, answer) = (received.clone(), Arc::new(answer));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (rec, answer) = (rec.clone(), answer.clone());
+                std::thread::spawn(move || serve_one(conn, &rec, answer.as_ref()));
+            }
+        });
+        FakeHttp { url, received }
+    }
+
+    /// The requests received so far, in order of arrival.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+fn serve_one(
+    mut conn: TcpStream,
+    received: &Mutex<Vec<Received>>,
+    answer: &(dyn Fn(&Received) -> Reply + Send + Sync),
+) {
+    let Ok(c) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(c);
+    let Some(raw) = read_request_head(&mut reader) else {
+        return;
+    };
+    let head = String::from_utf8_lossy(&raw).trim_end().to_string();
+    let mut body = Vec::new();
+    if !copy_body(&mut reader, &mut body, &head) {
+        return;
+    }
+    let line = head.lines().next().unwrap_or_default();
+    let mut words = line.split(' ');
+    let method = words.next().unwrap_or_default().to_string();
+    let target = words.next().unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let req = Received {
+        method,
+        path: path.to_string(),
+        query: query.to_string(),
+        head: head.clone(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let reply = answer(&req);
+    if let Ok(mut r) = received.lock() {
+        r.push(req);
+    }
+    let mut out = format!("HTTP/1.1 {} Fake\r\n", reply.status);
+    for (k, v) in &reply.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n{}",
+        reply.body.len(),
+        reply.body
+    ));
+    let _ = conn.write_all(out.as_bytes());
+    let _ = conn.shutdown(Shutdown::Both);
+}
+
+/// The SHA-1 (hex) of `text`, as `sha1sum` computes it (the name of an SSO
+/// token cache file is the SHA-1 of the session name).
+pub fn sha1_hex(text: &str) -> String {
+    let mut child = Command::new("sha1sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sha1sum");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to sha1sum");
+    let out = child.wait_with_output().expect("sha1sum");
+    assert!(out.status.success(), "sha1sum failed");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("sha1sum output")
+        .to_string()
+}
