@@ -1883,3 +1883,96 @@ fn credentials_from_sso_session_cached_token_and_portal() {
     assert_eq!(proxy.request_heads().len(), before, "S3 was contacted");
     assert!(!run.stdout.contains(ACCESS_TOKEN) && !run.stderr.contains(ACCESS_TOKEN));
 }
+
+#[test]
+fn credentials_from_assume_role_with_a_source_profile() {
+    const ROLE_ARN: &str = "arn:aws:iam::210987654321:role/cross-account-uploader";
+    const SOURCE_KEY: &str = "AKIASOURCEFAKE000001";
+    const KEY_ID: &str = "ASIAASSUMEDFAKE00001";
+    const SECRET: &str = "assumedRoleSecretFake0123456789abcdefgh";
+    const SESSION: &str = "AssumedRoleSessionTokenFake0123456789ab";
+    let endpoint = need_s3!();
+    let (mut env, s3, bucket) = setup("assumerole", &endpoint);
+    env.unset("AWS_ACCESS_KEY_ID");
+    env.unset("AWS_SECRET_ACCESS_KEY");
+    let sts = FakeHttp::start(|r| {
+        if r.method != "POST"
+            || r.form_param("Action").as_deref() != Some("AssumeRole")
+            || r.form_param("RoleArn").as_deref() != Some(ROLE_ARN)
+        {
+            return Reply::new(
+                400,
+                "text/xml",
+                "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>",
+            );
+        }
+        Reply::new(
+            200,
+            "text/xml",
+            format!(
+                "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                 <AssumeRoleResult><AssumedRoleUser><Arn>{ROLE_ARN}/s</Arn>\
+                 <AssumedRoleId>AROAFAKE0000000000002:s</AssumedRoleId></AssumedRoleUser>\
+                 <Credentials><AccessKeyId>{KEY_ID}</AccessKeyId>\
+                 <SecretAccessKey>{SECRET}</SecretAccessKey><SessionToken>{SESSION}</SessionToken>\
+                 <Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
+                 </AssumeRoleResult><ResponseMetadata><RequestId>fake-2</RequestId>\
+                 </ResponseMetadata></AssumeRoleResponse>"
+            ),
+        )
+    });
+    // A role in another account, assumed with the keys of a source profile.
+    std::fs::write(
+        env.path("aws-config"),
+        format!(
+            "[profile deploy]\nrole_arn = {ROLE_ARN}\nsource_profile = base\n\
+             role_session_name = sm-pack-deploy\nexternal_id = ext-42\n\n\
+             [profile base]\nregion = us-east-1\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        env.path("aws-credentials"),
+        format!("[base]\naws_access_key_id = {SOURCE_KEY}\naws_secret_access_key = source-secret-0123456789\n"),
+    )
+    .expect("credentials");
+    env.set("AWS_ENDPOINT_URL_STS", &sts.url);
+    let proxy = recording_proxy(&endpoint);
+    let run = upload_small(
+        &env,
+        &bucket,
+        "ar",
+        &proxy.endpoint,
+        &["--profile", "deploy"],
+    );
+    run.ok();
+    let calls = sts.received();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    // STS was asked with the source profile's keys (SigV4 for sts), for the role.
+    assert!(
+        calls[0]
+            .header("authorization")
+            .is_some_and(|a| a.contains(&format!("Credential={SOURCE_KEY}/"))
+                && a.contains("/sts/aws4_request")),
+        "{calls:#?}"
+    );
+    assert_eq!(
+        calls[0].form_param("RoleSessionName").as_deref(),
+        Some("sm-pack-deploy")
+    );
+    assert_eq!(calls[0].form_param("ExternalId").as_deref(), Some("ext-42"));
+    all_signed_by(&proxy.request_heads(), KEY_ID, "us-east-1", SESSION);
+    nothing_leaked(
+        &run,
+        &s3,
+        &bucket,
+        "ar/ar.tar.gz.manifest.json",
+        &[
+            KEY_ID,
+            SECRET,
+            SESSION,
+            SOURCE_KEY,
+            "source-secret-0123456789",
+        ],
+    );
+}
