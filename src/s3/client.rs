@@ -258,6 +258,7 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     while let Some(e) = next {
         let text = e.to_string();
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = tidy_service_error(&text).unwrap_or(text);
         if !text.is_empty() && !out.contains(&text) {
             if !out.is_empty() {
                 out.push_str(": ");
@@ -267,6 +268,26 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = e.source();
     }
     scrub(&out)
+}
+
+/// The SDK prints an unmodelled service error (e.g. STS refusing a role
+/// while credentials are resolved) as Rust debug text: `unhandled error
+/// (AccessDenied): Error { code: "AccessDenied", message: "not this role",
+/// ... }`. Keep what a person needs: `AccessDenied: not this role`.
+fn tidy_service_error(text: &str) -> Option<String> {
+    let field = |name: &str| -> Option<&str> {
+        let start = text.find(&format!("{name}: \""))? + name.len() + 3;
+        let len = text[start..].find('"')?;
+        Some(&text[start..start + len])
+    };
+    if !text.contains("Error {") {
+        return None;
+    }
+    let code = field("code")?;
+    Some(match field("message") {
+        Some(m) => format!("{code}: {m}"),
+        None => code.to_string(),
+    })
 }
 
 /// What to do about an S3 error code.
@@ -395,6 +416,22 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unmodelled_service_errors_read_as_code_and_message() {
+        assert_eq!(
+            tidy_service_error(
+                r#"unhandled error (AccessDenied): Error { code: "AccessDenied", message: "not this role", aws_request_id: "x" }"#
+            )
+            .as_deref(),
+            Some("AccessDenied: not this role")
+        );
+        assert_eq!(
+            tidy_service_error(r#"service error: Error { code: "Throttling" }"#).as_deref(),
+            Some("Throttling")
+        );
+        assert_eq!(tidy_service_error("dispatch failure: io error"), None);
+    }
+
     use super::*;
     use aws_credential_types::provider::future;
     use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
