@@ -89,7 +89,48 @@ fn parse_and_validate(c: &mut Criterion) {
     g.finish();
 }
 
+/// `SM_PACK_XGB_BENCH_PHASES=1` with the one-shot mode: the best time of
+/// each phase over the repetitions (reading the file; decoding the document
+/// alone for JSON/UBJSON; reading the model; validating it).
+fn phases(path: &std::path::Path, reps: usize) {
+    fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                black_box(f());
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+    let read = best(reps, || std::fs::read(path).expect("read"));
+    let bytes = std::fs::read(path).expect("read");
+    let doc = match bytes.first() {
+        Some(b'{') if bytes.get(1) == Some(&b'L') => {
+            best(reps, || sm_pack::xgboost::ubjson::parse(&bytes).is_ok())
+        }
+        Some(b'{') => best(reps, || sm_pack::xgboost::json::parse(&bytes).is_ok()),
+        _ => 0.0,
+    };
+    let model = best(reps, || {
+        sm_pack::xgboost::read_model(&bytes).expect("parses")
+    });
+    let (m, _) = sm_pack::xgboost::read_model(&bytes).expect("parses");
+    let validate = best(reps, || sm_pack::xgboost::validate::validate(&m));
+    println!(
+        "phases (best of {reps}): fs::read {read:.4} s, document {doc:.4} s, read_model {model:.4} s, validate {validate:.4} s"
+    );
+}
+
 fn main() {
+    if let Some(path) = std::env::var_os("SM_PACK_XGB_BENCH_DUMP") {
+        // Everything inspecting the file yields (IR, summary, findings, or
+        // the error), for comparing two builds.
+        match sm_pack::xgboost::inspect_file(std::path::Path::new(&path)) {
+            Ok(i) => println!("{i:#?}"),
+            Err(e) => println!("error: {e:#?}"),
+        }
+        return;
+    }
     if let Some(path) = std::env::var_os("SM_PACK_XGB_BENCH_ONCE") {
         // SM_PACK_XGB_BENCH_REPS=n repeats in-process and reports min/median.
         let reps: usize = std::env::var("SM_PACK_XGB_BENCH_REPS")
@@ -107,6 +148,9 @@ fn main() {
             last = Some(i);
         }
         times.sort_by(f64::total_cmp);
+        if std::env::var_os("SM_PACK_XGB_BENCH_PHASES").is_some() {
+            phases(std::path::Path::new(&path), reps);
+        }
         if let Some(i) = last {
             println!(
                 "{}: {} trees, {} findings, inspect_file min {:.3} s median {:.3} s over {reps}",

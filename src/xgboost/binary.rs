@@ -55,7 +55,7 @@ impl<'a> Rd<'a> {
         self.b.len().saturating_sub(self.p)
     }
 
-    fn truncated(&self, n: usize, what: &str) -> Error {
+    fn truncated(&self, n: usize, what: impl std::fmt::Display) -> Error {
         Error::InvalidModel {
             format: FORMAT.into(),
             finding: Box::new(
@@ -73,7 +73,7 @@ impl<'a> Rd<'a> {
         }
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+    fn take(&mut self, n: usize, what: impl std::fmt::Display) -> Result<&'a [u8]> {
         match self.p.checked_add(n).and_then(|e| self.b.get(self.p..e)) {
             Some(s) => {
                 self.p += n;
@@ -100,7 +100,13 @@ impl<'a> Rd<'a> {
     }
 
     /// A declared count whose elements need `unit` bytes each.
-    fn count(&mut self, declared: u64, unit: usize, at: usize, what: &str) -> Result<usize> {
+    fn count(
+        &mut self,
+        declared: u64,
+        unit: usize,
+        at: usize,
+        what: impl std::fmt::Display,
+    ) -> Result<usize> {
         let need = usize::try_from(declared)
             .ok()
             .and_then(|n| n.checked_mul(unit.max(1)));
@@ -584,11 +590,29 @@ fn read_gbtree(
             stride: 0,
         },
     );
-    let mut trees = Vec::with_capacity(n_trees);
+    // Slice every tree off the input first (where reading can fail), then
+    // decode them, on several threads for a large model; the findings of
+    // each run of trees are appended in tree order.
+    let mut raw = Vec::with_capacity(n_trees);
     for t in 0..n_trees {
-        let (tree, ts) = read_tree(r, t, findings)?;
-        trees.push(tree);
-        spans.trees.push(ts);
+        raw.push(slice_tree(r, t)?);
+    }
+    let base = r.base;
+    let runs = super::par_runs(raw, |_, run: Vec<RawTree<'_>>| {
+        let mut found = Vec::new();
+        let decoded: Vec<(Tree, TreeSpans)> = run
+            .iter()
+            .map(|t| decode_tree(t, base, &mut found))
+            .collect();
+        (decoded, found)
+    });
+    let mut trees = Vec::with_capacity(n_trees);
+    for (decoded, found) in runs {
+        findings.extend(found);
+        for (tree, ts) in decoded {
+            trees.push(tree);
+            spans.trees.push(ts);
+        }
     }
     let mut tree_info = Vec::with_capacity(n_trees);
     if n_trees > 0 {
@@ -645,16 +669,26 @@ fn read_gbtree(
     })
 }
 
-fn read_tree(r: &mut Rd<'_>, t: usize, findings: &mut Vec<Finding>) -> Result<(Tree, TreeSpans)> {
+/// One tree's bytes, sliced off the input (the part of reading a tree that
+/// can fail); [`decode_tree`] turns it into a [`Tree`].
+struct RawTree<'a> {
+    /// Tree index.
+    t: usize,
+    tp_at: usize,
+    tp: &'a [u8],
+    nodes_at: usize,
+    nodes: &'a [u8],
+    stats_at: usize,
+    stats: &'a [u8],
+}
+
+fn slice_tree<'a>(r: &mut Rd<'a>, t: usize) -> Result<RawTree<'a>> {
     let tp_at = r.p;
-    let what = format!("tree {t}'s parameter (TreeParam, 148 bytes)");
-    let tp = r.take(TREE_PARAM_SIZE, &what)?;
-    let num_roots = le_i32(tp, 0);
+    let tp = r.take(
+        TREE_PARAM_SIZE,
+        format_args!("tree {t}'s parameter (TreeParam, 148 bytes)"),
+    )?;
     let num_nodes = le_i32(tp, 4);
-    let num_deleted = le_i32(tp, 8);
-    let max_depth = le_i32(tp, 12);
-    let num_feature = le_i32(tp, 16);
-    let slv = le_i32(tp, 20);
     let Ok(nn) = u64::try_from(num_nodes) else {
         return Err(Error::InvalidModel {
             format: FORMAT.into(),
@@ -671,58 +705,67 @@ fn read_tree(r: &mut Rd<'_>, t: usize, findings: &mut Vec<Finding>) -> Result<(T
         nn,
         NODE_SIZE + STAT_SIZE,
         tp_at + 4,
-        &format!("tree {t}'s num_nodes"),
+        format_args!("tree {t}'s num_nodes"),
     )?;
     let nodes_at = r.p;
-    let nodes = r.take(n * NODE_SIZE, &format!("tree {t}'s nodes"))?;
+    let nodes = r.take(n * NODE_SIZE, format_args!("tree {t}'s nodes"))?;
     let stats_at = r.p;
-    let stats = r.take(n * STAT_SIZE, &format!("tree {t}'s node statistics"))?;
-    let mut tree = Tree {
+    let stats = r.take(n * STAT_SIZE, format_args!("tree {t}'s node statistics"))?;
+    Ok(RawTree {
+        t,
+        tp_at,
+        tp,
+        nodes_at,
+        nodes,
+        stats_at,
+        stats,
+    })
+}
+
+/// Decodes a sliced tree; `base` is the input's offset (for locations).
+fn decode_tree(raw: &RawTree<'_>, base: u64, findings: &mut Vec<Finding>) -> (Tree, TreeSpans) {
+    let RawTree {
+        t,
+        tp_at,
+        tp,
+        nodes_at,
+        nodes,
+        stats_at,
+        stats,
+    } = *raw;
+    let abs = |p: usize| base + p as u64;
+    let nodes = || nodes.chunks_exact(NODE_SIZE);
+    let stats = || stats.chunks_exact(STAT_SIZE);
+    let tree = Tree {
         id: None,
         param: TreeParam {
-            num_nodes: i64::from(num_nodes),
-            num_deleted: i64::from(num_deleted),
-            num_feature: i64::from(num_feature),
-            size_leaf_vector: i64::from(slv),
-            num_roots: Some(i64::from(num_roots)),
-            max_depth_field: Some(i64::from(max_depth)),
+            num_nodes: i64::from(le_i32(tp, 4)),
+            num_deleted: i64::from(le_i32(tp, 8)),
+            num_feature: i64::from(le_i32(tp, 16)),
+            size_leaf_vector: i64::from(le_i32(tp, 20)),
+            num_roots: Some(i64::from(le_i32(tp, 0))),
+            max_depth_field: Some(i64::from(le_i32(tp, 12))),
         },
-        left_children: Vec::with_capacity(n),
-        right_children: Vec::with_capacity(n),
-        parents: Vec::with_capacity(n),
-        split_indices: Vec::with_capacity(n),
-        split_conditions: Vec::with_capacity(n),
-        default_left: Vec::with_capacity(n),
+        left_children: nodes().map(|c| le_i32(c, 4)).collect(),
+        right_children: nodes().map(|c| le_i32(c, 8)).collect(),
+        parents: nodes().map(|c| le_i32(c, 0) & 0x7FFF_FFFF).collect(),
+        split_indices: nodes()
+            .map(|c| (le_i32(c, 12) as u32 & 0x7FFF_FFFF) as i32)
+            .collect(),
+        split_conditions: nodes().map(|c| le_f32(c, 16)).collect(),
+        default_left: nodes().map(|c| (le_i32(c, 12) as u32) >> 31 == 1).collect(),
         split_type: None,
         categories: None,
-        base_weights: Vec::with_capacity(n),
-        loss_changes: Vec::with_capacity(n),
-        sum_hessian: Vec::with_capacity(n),
-        leaf_child_counts: Some(Vec::with_capacity(n)),
+        base_weights: stats().map(|c| le_f32(c, 8)).collect(),
+        loss_changes: stats().map(|c| le_f32(c, 0)).collect(),
+        sum_hessian: stats().map(|c| le_f32(c, 4)).collect(),
+        leaf_child_counts: Some(stats().map(|c| le_i32(c, 12)).collect()),
         leaf_weights: None,
     };
-    let mut left_flags = Vec::with_capacity(n);
-    for c in nodes.chunks_exact(NODE_SIZE) {
-        let parent = le_i32(c, 0);
-        left_flags.push((parent as u32) >> 31 == 1 && parent != -1);
-        tree.parents.push(parent & 0x7FFF_FFFF);
-        tree.left_children.push(le_i32(c, 4));
-        tree.right_children.push(le_i32(c, 8));
-        let sindex = le_i32(c, 12) as u32;
-        tree.split_indices.push((sindex & 0x7FFF_FFFF) as i32);
-        tree.default_left.push(sindex >> 31 == 1);
-        tree.split_conditions.push(le_f32(c, 16));
-    }
-    if let Some(lcc) = tree.leaf_child_counts.as_mut() {
-        for c in stats.chunks_exact(STAT_SIZE) {
-            tree.loss_changes.push(le_f32(c, 0));
-            tree.sum_hessian.push(le_f32(c, 4));
-            tree.base_weights.push(le_f32(c, 8));
-            lcc.push(le_i32(c, 12));
-        }
-    }
     // The "is left child" bit of each parent field must agree with the parent's children.
-    for (i, &is_left) in left_flags.iter().enumerate().skip(1) {
+    for (i, c) in nodes().enumerate().skip(1) {
+        let parent = le_i32(c, 0);
+        let is_left = (parent as u32) >> 31 == 1 && parent != -1;
         let Ok(p) = usize::try_from(tree.parents[i]) else {
             continue;
         };
@@ -741,24 +784,24 @@ fn read_tree(r: &mut Rd<'_>, t: usize, findings: &mut Vec<Finding>) -> Result<(T
                         if actual_left { "left" } else { "right" }
                     ),
                 )
-                .at(Location::Offset(r.abs(nodes_at + i * NODE_SIZE))),
+                .at(Location::Offset(abs(nodes_at + i * NODE_SIZE))),
             );
         }
     }
-    let nb = r.abs(nodes_at);
-    let sb = r.abs(stats_at);
+    let nb = abs(nodes_at);
+    let sb = abs(stats_at);
     let f = |off: u64, stride: u64| Span::Bytes {
         offset: off,
         stride,
     };
     let spans = TreeSpans {
         tree: Some(Span::Bytes {
-            offset: r.abs(tp_at),
+            offset: abs(tp_at),
             stride: 0,
         }),
         fields: vec![
-            ("num_nodes", f(r.abs(tp_at + 4), 0)),
-            ("num_deleted", f(r.abs(tp_at + 8), 0)),
+            ("num_nodes", f(abs(tp_at + 4), 0)),
+            ("num_deleted", f(abs(tp_at + 8), 0)),
             ("parents", f(nb, 20)),
             ("left_children", f(nb + 4, 20)),
             ("right_children", f(nb + 8, 20)),
@@ -771,5 +814,5 @@ fn read_tree(r: &mut Rd<'_>, t: usize, findings: &mut Vec<Finding>) -> Result<(T
             ("leaf_child_counts", f(sb + 12, 16)),
         ],
     };
-    Ok((tree, spans))
+    (tree, spans)
 }

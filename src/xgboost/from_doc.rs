@@ -12,6 +12,26 @@ use super::ir::*;
 use crate::error::{Error, Result};
 use crate::report::{Finding, Location};
 use std::collections::BTreeSet;
+use std::fmt::{self, Display};
+
+/// The path `parent.key`, written out only when needed (a finding or a
+/// JSON location); `child` builds it at once.
+struct Key<'a, P: ?Sized>(&'a P, &'a str);
+
+/// The path `parent[i]`, written out only when needed.
+struct Idx<'a, P: ?Sized>(&'a P, usize);
+
+impl<P: Display + ?Sized> Display for Idx<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.0, self.1)
+    }
+}
+
+impl<P: Display + ?Sized> Display for Key<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
 
 /// Reading context.
 pub(crate) struct Ctx<'f> {
@@ -22,15 +42,36 @@ pub(crate) struct Ctx<'f> {
     /// Offset of the document inside the input (payload offset).
     pub base: u64,
     unknown_seen: BTreeSet<String>,
+    /// Unknown-key findings made here: (index in `findings`, `pattern.key`).
+    unknown_pushed: Vec<(usize, String)>,
     typed_tree: Option<bool>,
     bool_repr: Option<BoolRepr>,
 }
 
-fn child(p: &str, k: &str) -> String {
+/// What building a run of trees noticed besides its findings
+/// ([`Ctx::tree_facts`], merged by [`Ctx::absorb_tree_run`]).
+struct TreeFacts {
+    unknown_pushed: Vec<(usize, String)>,
+    typed_tree: Option<bool>,
+    bool_repr: Option<BoolRepr>,
+    dialect: DocDialect,
+}
+
+/// The representation of `default_left` over two runs of arrays: the
+/// common one, or mixed.
+fn merge_bool_repr(a: Option<BoolRepr>, b: Option<BoolRepr>) -> Option<BoolRepr> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(a), Some(b)) if a == b => Some(a),
+        _ => Some(BoolRepr::Mixed),
+    }
+}
+
+fn child(p: &(impl Display + ?Sized), k: &str) -> String {
     format!("{p}.{k}")
 }
 
-fn index(p: &str, i: usize) -> String {
+fn index(p: &(impl Display + ?Sized), i: usize) -> String {
     format!("{p}[{i}]")
 }
 
@@ -43,12 +84,51 @@ impl<'f> Ctx<'f> {
             spans: SourceMap::default(),
             base,
             unknown_seen: BTreeSet::new(),
+            unknown_pushed: Vec::new(),
             typed_tree: None,
             bool_repr: None,
         }
     }
 
-    fn span(&self, at: u64, path: &str) -> Span {
+    /// The facts a context used only for [`Ctx::tree`] gathered.
+    fn tree_facts(self) -> TreeFacts {
+        TreeFacts {
+            unknown_pushed: self.unknown_pushed,
+            typed_tree: self.typed_tree,
+            bool_repr: self.bool_repr,
+            dialect: self.dialect,
+        }
+    }
+
+    /// Merges a run of trees built in another context, as if they had been
+    /// built here: its findings in order (an unknown key reported only at
+    /// its first occurrence overall), and the dialect facts
+    /// [`Ctx::tree`] records (the only ones it touches).
+    fn absorb_tree_run(&mut self, found: Vec<Finding>, facts: TreeFacts) {
+        let mut unknown = facts.unknown_pushed.into_iter().peekable();
+        for (i, f) in found.into_iter().enumerate() {
+            if let Some((_, key)) = unknown.next_if(|(j, _)| *j == i) {
+                if !self.unknown_seen.insert(key.clone()) {
+                    continue;
+                }
+                self.unknown_pushed.push((self.findings.len(), key));
+            }
+            self.findings.push(f);
+        }
+        self.typed_tree = match (self.typed_tree, facts.typed_tree) {
+            (None, x) | (x, None) => x,
+            (Some(a), Some(b)) => Some(a || b),
+        };
+        self.bool_repr = merge_bool_repr(self.bool_repr, facts.bool_repr);
+        let d = facts.dialect;
+        self.dialect.leaf_child_counts |= d.leaf_child_counts;
+        self.dialect.split_type |= d.split_type;
+        self.dialect.categories_arrays |= d.categories_arrays;
+        self.dialect.f64_values |= d.f64_values;
+        self.dialect.integers_in_float_fields |= d.integers_in_float_fields;
+    }
+
+    fn span(&self, at: u64, path: &(impl Display + ?Sized)) -> Span {
         match self.enc {
             Encoding::Json => Span::Path(path.to_string()),
             _ => Span::Bytes {
@@ -58,7 +138,12 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn array_span(&self, node_at: u64, packed: Option<&Packed>, path: &str) -> Span {
+    fn array_span(
+        &self,
+        node_at: u64,
+        packed: Option<&Packed>,
+        path: &(impl Display + ?Sized),
+    ) -> Span {
         match (self.enc, packed) {
             (Encoding::Json, _) => Span::Path(path.to_string()),
             (_, Some(p)) if p.marker.is_some() => Span::Bytes {
@@ -72,11 +157,17 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn loc(&self, at: u64, path: &str) -> Location {
+    fn loc(&self, at: u64, path: &(impl Display + ?Sized)) -> Location {
         self.span(at, path).at(None)
     }
 
-    fn fail(&self, code: &str, msg: impl Into<String>, at: u64, path: &str) -> Error {
+    fn fail(
+        &self,
+        code: &str,
+        msg: impl Into<String>,
+        at: u64,
+        path: &(impl Display + ?Sized),
+    ) -> Error {
         Error::InvalidModel {
             format: self.enc.format_name().to_string(),
             finding: Box::new(Finding::error(code, msg).at(self.loc(at, path))),
@@ -87,9 +178,10 @@ impl<'f> Ctx<'f> {
         self.findings.push(f);
     }
 
-    fn unknown_key(&mut self, pattern: &str, key: &str, at: u64, path: &str) {
+    fn unknown_key(&mut self, pattern: &str, key: &str, at: u64, path: &(impl Display + ?Sized)) {
         let k = format!("{pattern}.{key}");
-        if self.unknown_seen.insert(k) {
+        if self.unknown_seen.insert(k.clone()) {
+            self.unknown_pushed.push((self.findings.len(), k));
             let loc = self.loc(at, path);
             self.push(
                 Finding::info(
@@ -103,7 +195,7 @@ impl<'f> Ctx<'f> {
 
     // ----------------------------------------------------------------- accessors
 
-    fn expect_object(&self, node: &Node, path: &str) -> Result<()> {
+    fn expect_object(&self, node: &Node, path: &(impl Display + ?Sized)) -> Result<()> {
         match node.value {
             Value::Object(_) => Ok(()),
             _ => Err(self.fail(
@@ -115,7 +207,7 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn take_req(&self, obj: &mut Node, key: &str, path: &str) -> Result<Node> {
+    fn take_req(&self, obj: &mut Node, key: &str, path: &(impl Display + ?Sized)) -> Result<Node> {
         self.expect_object(obj, path)?;
         obj.value.take(key).ok_or_else(|| {
             self.fail(
@@ -131,9 +223,11 @@ impl<'f> Ctx<'f> {
         obj.value.take(key)
     }
 
-    fn check_duplicates(&mut self, obj: &Node, path: &str) {
+    fn check_duplicates(&mut self, obj: &Node, path: &(impl Display + ?Sized)) {
         if let Value::Object(entries) = &obj.value
             && entries.len() > 1
+            // XGBoost writes keys sorted; strictly increasing keys are distinct.
+            && !entries.windows(2).all(|w| w[0].0 < w[1].0)
         {
             for (n, (k, v)) in entries.iter().enumerate() {
                 if entries[..n].iter().any(|(k2, _)| k2 == k) {
@@ -150,7 +244,7 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn string(&self, node: Node, path: &str) -> Result<String> {
+    fn string(&self, node: Node, path: &(impl Display + ?Sized)) -> Result<String> {
         match node.value {
             Value::Str(s) => Ok(s),
             v => Err(self.fail(
@@ -164,7 +258,7 @@ impl<'f> Ctx<'f> {
 
     /// A parameter stored as a decimal string (XGBoost writes every
     /// parameter as a string; a bare number is accepted with a finding).
-    fn int_param(&mut self, node: Node, path: &str) -> Result<i64> {
+    fn int_param(&mut self, node: Node, path: &(impl Display + ?Sized)) -> Result<i64> {
         match node.value {
             Value::Str(ref s) => parse_int_text(s).ok_or_else(|| {
                 self.fail(
@@ -198,7 +292,7 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn int_scalar(&self, node: &Node, path: &str) -> Result<i64> {
+    fn int_scalar(&self, node: &Node, path: &(impl Display + ?Sized)) -> Result<i64> {
         match node.value {
             Value::Int(i) => Ok(i),
             ref v => Err(self.fail(
@@ -210,7 +304,7 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn strings(&self, node: Node, path: &str) -> Result<Vec<String>> {
+    fn strings(&self, node: Node, path: &(impl Display + ?Sized)) -> Result<Vec<String>> {
         match node.value {
             Value::Array(items) => items
                 .into_iter()
@@ -244,7 +338,13 @@ impl<'f> Ctx<'f> {
 
     /// Checks a UBJSON typed array's marker against what XGBoost's tree
     /// loader requires.
-    fn check_marker(&mut self, packed: &Packed, expect: &[u8], at: u64, path: &str) {
+    fn check_marker(
+        &mut self,
+        packed: &Packed,
+        expect: &[u8],
+        at: u64,
+        path: &(impl Display + ?Sized),
+    ) {
         if let Some(m) = packed.marker
             && !expect.contains(&m)
         {
@@ -270,7 +370,7 @@ impl<'f> Ctx<'f> {
     fn ints(
         &mut self,
         node: Node,
-        path: &str,
+        path: &(impl Display + ?Sized),
         expect: &[u8],
         tree_field: bool,
     ) -> Result<(Vec<i64>, Span)> {
@@ -321,7 +421,7 @@ impl<'f> Ctx<'f> {
     fn i32s(
         &mut self,
         node: Node,
-        path: &str,
+        path: &(impl Display + ?Sized),
         expect: &[u8],
         tree_field: bool,
     ) -> Result<(Vec<i32>, Span)> {
@@ -370,7 +470,12 @@ impl<'f> Ctx<'f> {
         Ok((out, span))
     }
 
-    fn f32s(&mut self, node: Node, path: &str, tree_field: bool) -> Result<(Vec<f32>, Span)> {
+    fn f32s(
+        &mut self,
+        node: Node,
+        path: &(impl Display + ?Sized),
+        tree_field: bool,
+    ) -> Result<(Vec<f32>, Span)> {
         let at = node.at;
         match node.value {
             Value::Typed(p) => {
@@ -443,7 +548,7 @@ impl<'f> Ctx<'f> {
         }
     }
 
-    fn ints_in_floats(&mut self, at: u64, path: &str) {
+    fn ints_in_floats(&mut self, at: u64, path: &(impl Display + ?Sized)) {
         self.dialect.integers_in_float_fields = true;
         let loc = self.loc(at, path);
         self.push(
@@ -456,7 +561,7 @@ impl<'f> Ctx<'f> {
         );
     }
 
-    fn bools(&mut self, node: Node, path: &str) -> Result<(Vec<bool>, Span)> {
+    fn bools(&mut self, node: Node, path: &(impl Display + ?Sized)) -> Result<(Vec<bool>, Span)> {
         let at = node.at;
         let (v, span, repr) = match node.value {
             Value::Typed(p) => {
@@ -543,7 +648,7 @@ impl<'f> Ctx<'f> {
         Ok((v, span))
     }
 
-    fn u8s(&mut self, node: Node, path: &str) -> Result<(Vec<u8>, Span)> {
+    fn u8s(&mut self, node: Node, path: &(impl Display + ?Sized)) -> Result<(Vec<u8>, Span)> {
         if let Value::Typed(Packed {
             data: PackedData::U8(_),
             ..
@@ -679,7 +784,13 @@ const TREE_KEYS: &[&str] = &[
 ];
 
 impl Ctx<'_> {
-    fn report_unknown(&mut self, node: &Node, known: &[&str], pattern: &str, path: &str) {
+    fn report_unknown(
+        &mut self,
+        node: &Node,
+        known: &[&str],
+        pattern: &str,
+        path: &(impl Display + ?Sized),
+    ) {
         let Value::Object(entries) = &node.value else {
             return;
         };
@@ -1053,20 +1164,38 @@ impl Ctx<'_> {
                 ));
             }
         };
-        let mut trees = Vec::with_capacity(tree_nodes.len());
-        let mut vector_layout: Option<MultiTargetLayout> = None;
-        for (i, tn) in tree_nodes.into_iter().enumerate() {
-            let p = index(&tp, i);
-            let (tree, spans) = self.tree(tn, &p)?;
-            if tree.is_vector_leaf() {
-                vector_layout = Some(if tree.leaf_weights.is_some() {
-                    MultiTargetLayout::LeafWeights
-                } else {
-                    MultiTargetLayout::PerNodeBaseWeights
-                });
+        // Trees are built independently, in runs on several threads for a
+        // large model (each with its own context); the runs are merged in
+        // tree order, so findings, facts and the first error are those of
+        // one pass over the trees.
+        let n_trees = tree_nodes.len();
+        let (enc, base, tp_ref) = (self.enc, self.base, &tp);
+        let runs = super::par_runs(tree_nodes, |first, run: Vec<Node>| {
+            let mut found = Vec::new();
+            let mut w = Ctx::new(enc, base, &mut found);
+            let mut built = Vec::with_capacity(run.len());
+            for (j, tn) in run.into_iter().enumerate() {
+                built.push(w.tree(tn, &Idx(tp_ref, first + j))?);
             }
-            trees.push(tree);
-            self.spans.trees.push(spans);
+            let facts = w.tree_facts();
+            Ok::<_, Error>((built, facts, found))
+        });
+        let mut trees = Vec::with_capacity(n_trees);
+        let mut vector_layout: Option<MultiTargetLayout> = None;
+        for run in runs {
+            let (built, facts, found) = run?;
+            self.absorb_tree_run(found, facts);
+            for (tree, spans) in built {
+                if tree.is_vector_leaf() {
+                    vector_layout = Some(if tree.leaf_weights.is_some() {
+                        MultiTargetLayout::LeafWeights
+                    } else {
+                        MultiTargetLayout::PerNodeBaseWeights
+                    });
+                }
+                trees.push(tree);
+                self.spans.trees.push(spans);
+            }
         }
         self.dialect.multi_target_layout = vector_layout;
 
@@ -1125,21 +1254,22 @@ impl Ctx<'_> {
         })
     }
 
-    fn tree(&mut self, mut t: Node, p: &str) -> Result<(Tree, TreeSpans)> {
+    fn tree(&mut self, mut t: Node, p: &(impl Display + ?Sized)) -> Result<(Tree, TreeSpans)> {
         self.expect_object(&t, p)?;
         self.check_duplicates(&t, p);
         self.report_unknown(&t, TREE_KEYS, "tree", p);
+        let json = self.enc == Encoding::Json;
         let mut spans = TreeSpans {
             tree: Some(self.span(t.at, p)),
-            fields: Vec::new(),
+            // One span per array field (JSON derives them from the path).
+            fields: Vec::with_capacity(if json { 0 } else { TREE_KEYS.len() }),
         };
-        let json = self.enc == Encoding::Json;
-        let tpp = child(p, "tree_param");
+        let tpp = Key(p, "tree_param");
         let mut tp = self.take_req(&mut t, "tree_param", p)?;
         self.expect_object(&tp, &tpp)?;
         let mut tparam = |ctx: &mut Self, key: &str, default: Option<i64>| -> Result<i64> {
             match ctx.take_opt(&mut tp, key) {
-                Some(n) => ctx.int_param(n, &child(&tpp, key)),
+                Some(n) => ctx.int_param(n, &Key(&tpp, key)),
                 None => match default {
                     Some(d) => Ok(d),
                     None => Err(ctx.fail(
@@ -1164,7 +1294,7 @@ impl Ctx<'_> {
             max_depth_field: None,
         };
         let id = match self.take_opt(&mut t, "id") {
-            Some(n) => Some(self.int_scalar(&n, &child(p, "id"))?),
+            Some(n) => Some(self.int_scalar(&n, &Key(p, "id"))?),
             None => None,
         };
 
@@ -1182,41 +1312,41 @@ impl Ctx<'_> {
         }
         let (left_children, s) = self.i32s(
             field!("left_children"),
-            &child(p, "left_children"),
+            &Key(p, "left_children"),
             b"l",
             true,
         )?;
         keep!("left_children", s);
         let (right_children, s) = self.i32s(
             field!("right_children"),
-            &child(p, "right_children"),
+            &Key(p, "right_children"),
             b"l",
             true,
         )?;
         keep!("right_children", s);
-        let (parents, s) = self.i32s(field!("parents"), &child(p, "parents"), b"l", true)?;
+        let (parents, s) = self.i32s(field!("parents"), &Key(p, "parents"), b"l", true)?;
         keep!("parents", s);
         let (split_indices, s) = self.i32s(
             field!("split_indices"),
-            &child(p, "split_indices"),
+            &Key(p, "split_indices"),
             b"lL",
             true,
         )?;
         keep!("split_indices", s);
         let (split_conditions, s) = self.f32s(
             field!("split_conditions"),
-            &child(p, "split_conditions"),
+            &Key(p, "split_conditions"),
             true,
         )?;
         keep!("split_conditions", s);
-        let (default_left, s) = self.bools(field!("default_left"), &child(p, "default_left"))?;
+        let (default_left, s) = self.bools(field!("default_left"), &Key(p, "default_left"))?;
         keep!("default_left", s);
 
         let vector = size_leaf_vector > 1;
         let mut opt_f32 = |ctx: &mut Self, key: &'static str, required: bool| -> Result<Vec<f32>> {
             match ctx.take_opt(&mut t, key) {
                 Some(n) => {
-                    let (v, s) = ctx.f32s(n, &child(p, key), true)?;
+                    let (v, s) = ctx.f32s(n, &Key(p, key), true)?;
                     if !json {
                         spans.fields.push((key, s));
                     }
@@ -1237,7 +1367,7 @@ impl Ctx<'_> {
         let sum_hessian = opt_f32(self, "sum_hessian", !vector)?;
         let leaf_weights = match self.take_opt(&mut t, "leaf_weights") {
             Some(n) => {
-                let (v, s) = self.f32s(n, &child(p, "leaf_weights"), true)?;
+                let (v, s) = self.f32s(n, &Key(p, "leaf_weights"), true)?;
                 keep!("leaf_weights", s);
                 Some(v)
             }
@@ -1246,7 +1376,7 @@ impl Ctx<'_> {
         let leaf_child_counts = match self.take_opt(&mut t, "leaf_child_counts") {
             Some(n) => {
                 self.dialect.leaf_child_counts = true;
-                let (v, s) = self.i32s(n, &child(p, "leaf_child_counts"), b"l", true)?;
+                let (v, s) = self.i32s(n, &Key(p, "leaf_child_counts"), b"l", true)?;
                 keep!("leaf_child_counts", s);
                 Some(v)
             }
@@ -1255,7 +1385,7 @@ impl Ctx<'_> {
         let split_type = match self.take_opt(&mut t, "split_type") {
             Some(n) => {
                 self.dialect.split_type = true;
-                let (v, s) = self.u8s(n, &child(p, "split_type"))?;
+                let (v, s) = self.u8s(n, &Key(p, "split_type"))?;
                 keep!("split_type", s);
                 Some(v)
             }
@@ -1269,10 +1399,10 @@ impl Ctx<'_> {
             (None, None, None, None) => None,
             (Some(cn), Some(cs), Some(cz), Some(cv)) => {
                 self.dialect.categories_arrays = true;
-                let (nodes, s1) = self.i32s(cn, &child(p, "categories_nodes"), b"l", true)?;
-                let (segments, s2) = self.ints(cs, &child(p, "categories_segments"), b"L", true)?;
-                let (sizes, s3) = self.ints(cz, &child(p, "categories_sizes"), b"L", true)?;
-                let (values, s4) = self.i32s(cv, &child(p, "categories"), b"l", true)?;
+                let (nodes, s1) = self.i32s(cn, &Key(p, "categories_nodes"), b"l", true)?;
+                let (segments, s2) = self.ints(cs, &Key(p, "categories_segments"), b"L", true)?;
+                let (sizes, s3) = self.ints(cz, &Key(p, "categories_sizes"), b"L", true)?;
+                let (values, s4) = self.i32s(cv, &Key(p, "categories"), b"l", true)?;
                 keep!("categories_nodes", s1);
                 keep!("categories_segments", s2);
                 keep!("categories_sizes", s3);

@@ -76,14 +76,53 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<Inspection> {
 /// [`crate::input::MAX_MODEL_BYTES`] (devices, FIFOs and larger files are
 /// refused before anything is read).
 pub fn inspect_file(path: &Path) -> Result<Inspection> {
-    let bytes = crate::input::read_model_file(path, crate::input::MAX_MODEL_BYTES)?;
+    let bytes = read_file(path)?;
     inspect_bytes(&bytes)
 }
 
 /// Reads and validates an XGBoost model file for the packing pipeline.
 pub fn examine_file(path: &Path) -> Result<Examination> {
-    let bytes = crate::input::read_model_file(path, crate::input::MAX_MODEL_BYTES)?;
+    let bytes = read_file(path)?;
     examine_bytes(&bytes)
+}
+
+/// Smallest file read with more than one thread.
+const PARALLEL_READ_MIN_BYTES: u64 = 4 << 20;
+
+/// Reads a model file as [`crate::input::read_model_file`] does (same
+/// checks, same errors), a large one in pieces read at their offsets on
+/// several threads: copying a large model out of the page cache is a good
+/// part of the time to inspect it. Anything unusual (a short read, a file
+/// that grew, an I/O error) reads the file again the ordinary way, which
+/// reports it.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let max = crate::input::MAX_MODEL_BYTES;
+    let (file, len) = crate::input::open_model_file(path)?;
+    let Some(n) = usize::try_from(len)
+        .ok()
+        .filter(|_| (PARALLEL_READ_MIN_BYTES..=max).contains(&len))
+    else {
+        return crate::input::read_model_file(path, max);
+    };
+    let mut bytes = vec![0u8; n];
+    let piece = n.div_ceil(PARALLEL_MIN_ITEMS).max(64 << 10);
+    let pieces: Vec<(u64, &mut [u8])> = bytes
+        .chunks_mut(piece)
+        .enumerate()
+        .map(|(i, c)| ((i * piece) as u64, c))
+        .collect();
+    let file = &file;
+    let read = par_runs(pieces, |_, run: Vec<(u64, &mut [u8])>| {
+        run.into_iter()
+            .try_for_each(|(at, buf)| file.read_exact_at(buf, at))
+    });
+    let at_end = matches!(file.read_at(&mut [0u8; 1], len), Ok(0));
+    if read.iter().all(std::io::Result::is_ok) && at_end {
+        Ok(bytes)
+    } else {
+        crate::input::read_model_file(path, max)
+    }
 }
 
 /// [`examine_file`] for a model already in memory.
@@ -339,9 +378,333 @@ fn not_a_model_check(root: &doc::Node, enc: &str) -> Result<()> {
     }
 }
 
+/// Fewest items (trees) for which the per-tree passes use more than one
+/// thread; below it, thread start-up costs more than it saves.
+const PARALLEL_MIN_ITEMS: usize = 64;
+
+/// How many contiguous runs to split `n` items into: one per available CPU
+/// for large inputs, one (the calling thread) otherwise.
+fn runs_for(n: usize) -> usize {
+    #[cfg(test)]
+    if tests::ONE_THREAD.with(std::cell::Cell::get) {
+        return 1;
+    }
+    if n < PARALLEL_MIN_ITEMS {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, n / (PARALLEL_MIN_ITEMS / 2))
+}
+
+/// Runs `work(first_index, run)` over contiguous runs of `items`, one run per
+/// thread ([`par_each`]), and returns the results in item order. The
+/// per-tree passes (building a tree from the document, decoding a binary
+/// tree, validating a tree) are independent per tree; merging their results
+/// in order keeps the output identical to a sequential pass. Work is split,
+/// never duplicated: memory use is that of the sequential pass plus
+/// per-thread scratch.
+pub(crate) fn par_runs<T, R, F>(items: Vec<T>, work: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(usize, Vec<T>) -> R + Sync,
+{
+    let runs = runs_for(items.len());
+    if runs <= 1 {
+        return vec![work(0, items)];
+    }
+    let per = items.len().div_ceil(runs);
+    let mut parts = Vec::with_capacity(runs);
+    let (mut rest, mut start) = (items, 0);
+    while !rest.is_empty() {
+        let tail = rest.split_off(per.min(rest.len()));
+        let len = rest.len();
+        parts.push((start, rest));
+        start += len;
+        rest = tail;
+    }
+    par_each(parts, |(start, run)| work(start, run))
+}
+
+/// Runs `work` on every item, each on its own scoped thread (the last on the
+/// calling thread), and returns the results in item order. An item whose
+/// thread cannot be started is worked on by the calling thread; a panic in
+/// a thread is resumed on the calling thread.
+pub(crate) fn par_each<T, R, F>(items: Vec<T>, work: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(T) -> R + Sync,
+{
+    use std::sync::{Mutex, PoisonError};
+    // Each item sits in a slot so that the calling thread can still take it
+    // when its thread cannot be started.
+    let mut slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let Some(last) = slots.pop() else {
+        return Vec::new();
+    };
+    let run = |slot: &Mutex<Option<T>>| {
+        slot.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(&work)
+    };
+    let run = &run;
+    let out: Vec<Option<R>> = std::thread::scope(|scope| {
+        let spawned: Vec<_> = slots
+            .iter()
+            .map(|slot| {
+                let handle = std::thread::Builder::new().spawn_scoped(scope, move || run(slot));
+                (slot, handle)
+            })
+            .collect();
+        let last = run(&last);
+        let mut out: Vec<Option<R>> = spawned
+            .into_iter()
+            .map(|(slot, handle)| match handle {
+                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(_) => run(slot),
+            })
+            .collect();
+        out.push(last);
+        out
+    });
+    // Every slot held an item and was taken exactly once.
+    out.into_iter().flatten().collect()
+}
+
 fn invalid(format: &str, code: &str, msg: impl Into<String>, loc: Location) -> Error {
     Error::InvalidModel {
         format: format.to_string(),
         finding: Box::new(Finding::error(code, msg).at(loc)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        /// Makes [`runs_for`] answer 1 on this thread: the one-thread
+        /// reference the parallel paths are compared with.
+        pub(super) static ONE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// The inspection (or error) of `bytes`, on one thread or several.
+    fn inspected(bytes: &[u8], one_thread: bool) -> String {
+        ONE_THREAD.with(|o| o.set(one_thread));
+        let r = format!("{:#?}", inspect_bytes(bytes));
+        ONE_THREAD.with(|o| o.set(false));
+        r
+    }
+
+    // A UBJSON model the way XGBoost writes one: sorted keys, typed arrays.
+    fn key(o: &mut Vec<u8>, k: &str) {
+        o.push(b'L');
+        o.extend((k.len() as i64).to_be_bytes());
+        o.extend(k.as_bytes());
+    }
+    fn text(o: &mut Vec<u8>, k: &str, v: &str) {
+        key(o, k);
+        o.push(b'S');
+        key(o, v);
+    }
+    fn typed(o: &mut Vec<u8>, k: &str, marker: u8, n: usize, data: &[u8]) {
+        key(o, k);
+        o.extend([b'[', b'$', marker, b'#', b'L']);
+        o.extend((n as i64).to_be_bytes());
+        o.extend(data);
+    }
+    fn i32s(o: &mut Vec<u8>, k: &str, v: &[i32]) {
+        let d: Vec<u8> = v.iter().flat_map(|x| x.to_be_bytes()).collect();
+        typed(o, k, b'l', v.len(), &d);
+    }
+    fn f32s(o: &mut Vec<u8>, k: &str, v: &[f32]) {
+        let d: Vec<u8> = v.iter().flat_map(|x| x.to_be_bytes()).collect();
+        typed(o, k, b'd', v.len(), &d);
+    }
+
+    /// `trees` full trees of depth 4 over 4 features, ~1.3 KB each.
+    fn big_ubj(trees: usize) -> Vec<u8> {
+        let n = 31usize;
+        let left: Vec<i32> = (0..n)
+            .map(|i| if i < 15 { 2 * i as i32 + 1 } else { -1 })
+            .collect();
+        let right: Vec<i32> = left
+            .iter()
+            .map(|&l| if l < 0 { -1 } else { l + 1 })
+            .collect();
+        let parents: Vec<i32> = (0..n)
+            .map(|i| if i == 0 { i32::MAX } else { (i as i32 - 1) / 2 })
+            .collect();
+        let mut o = vec![b'{'];
+        key(&mut o, "learner");
+        o.push(b'{');
+        key(&mut o, "attributes");
+        o.extend(b"{}");
+        key(&mut o, "feature_names");
+        o.extend(b"[]");
+        key(&mut o, "feature_types");
+        o.extend(b"[]");
+        key(&mut o, "gradient_booster");
+        o.push(b'{');
+        key(&mut o, "model");
+        o.push(b'{');
+        key(&mut o, "gbtree_model_param");
+        o.push(b'{');
+        text(&mut o, "num_parallel_tree", "1");
+        text(&mut o, "num_trees", &trees.to_string());
+        o.push(b'}');
+        let indptr: Vec<i32> = (0..=trees as i32).collect();
+        i32s(&mut o, "iteration_indptr", &indptr);
+        i32s(&mut o, "tree_info", &vec![0; trees]);
+        key(&mut o, "trees");
+        o.extend([b'[', b'#', b'L']);
+        o.extend((trees as i64).to_be_bytes());
+        for t in 0..trees {
+            let f = |i: usize| ((t * 7 + i) % 13) as f32 / 8.0 - 0.75;
+            let values: Vec<f32> = (0..n).map(f).collect();
+            o.push(b'{');
+            f32s(&mut o, "base_weights", &values);
+            i32s(&mut o, "categories", &[]);
+            i32s(&mut o, "categories_nodes", &[]);
+            typed(&mut o, "categories_segments", b'L', 0, &[]);
+            typed(&mut o, "categories_sizes", b'L', 0, &[]);
+            let dl: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+            typed(&mut o, "default_left", b'U', n, &dl);
+            key(&mut o, "id");
+            o.push(b'L');
+            o.extend((t as i64).to_be_bytes());
+            i32s(&mut o, "left_children", &left);
+            f32s(&mut o, "loss_changes", &values);
+            i32s(&mut o, "parents", &parents);
+            i32s(&mut o, "right_children", &right);
+            f32s(&mut o, "split_conditions", &values);
+            let feats: Vec<i32> = (0..n)
+                .map(|i| if i < 15 { (i % 4) as i32 } else { 0 })
+                .collect();
+            i32s(&mut o, "split_indices", &feats);
+            typed(&mut o, "split_type", b'U', n, &vec![0; n]);
+            f32s(&mut o, "sum_hessian", &values);
+            key(&mut o, "tree_param");
+            o.push(b'{');
+            text(&mut o, "num_deleted", "0");
+            text(&mut o, "num_feature", "4");
+            text(&mut o, "num_nodes", &n.to_string());
+            text(&mut o, "size_leaf_vector", "1");
+            o.extend(b"}}");
+        }
+        o.push(b'}');
+        text(&mut o, "name", "gbtree");
+        o.push(b'}');
+        key(&mut o, "learner_model_param");
+        o.push(b'{');
+        text(&mut o, "base_score", "5E-1");
+        text(&mut o, "boost_from_average", "1");
+        text(&mut o, "num_class", "0");
+        text(&mut o, "num_feature", "4");
+        text(&mut o, "num_target", "1");
+        o.push(b'}');
+        key(&mut o, "objective");
+        o.push(b'{');
+        text(&mut o, "name", "binary:logistic");
+        key(&mut o, "reg_loss_param");
+        o.push(b'{');
+        text(&mut o, "scale_pos_weight", "1");
+        o.extend(b"}}}");
+        i32s(&mut o, "version", &[3, 2, 0]);
+        o.push(b'}');
+        o
+    }
+
+    /// Replaces the `nth` occurrence of `from` (same length) with `to`.
+    fn replace_nth(b: &[u8], from: &[u8], to: &[u8], nth: usize) -> Vec<u8> {
+        let mut out = b.to_vec();
+        let at = b
+            .windows(from.len())
+            .enumerate()
+            .filter(|(_, w)| *w == from)
+            .nth(nth)
+            .map(|(i, _)| i)
+            .expect("pattern present");
+        out[at..at + to.len()].copy_from_slice(to);
+        out
+    }
+
+    #[test]
+    fn parallel_reading_equals_one_thread() {
+        let trees = 3000;
+        let clean = big_ubj(trees);
+        assert!(clean.len() > 2 * ubjson_parallel_min());
+        let ok = inspected(&clean, false);
+        assert!(ok.starts_with("Ok("), "{}", &ok[..ok.len().min(400)]);
+        assert_eq!(ok, inspected(&clean, true));
+        let mut variants = Vec::new();
+        // Truncations, including inside the trees of either half.
+        for frac in [0.2, 0.5, 0.5003, 0.9] {
+            variants.push(clean[..(clean.len() as f64 * frac) as usize].to_vec());
+        }
+        // A split feature out of range in trees of both halves (findings
+        // merged across runs, more than MAX_PER_CODE of them).
+        let mut from = b"\x0dsplit_indices[$l#L".to_vec();
+        from.extend(31i64.to_be_bytes());
+        from.extend(0i32.to_be_bytes());
+        let mut to = from.clone();
+        let k = to.len() - 4;
+        to[k..].copy_from_slice(&99i32.to_be_bytes());
+        let mut many = clean.clone();
+        for (replaced, t) in (0..trees).step_by(97).enumerate() {
+            many = replace_nth(&many, &from, &to, t - replaced);
+        }
+        variants.push(many);
+        // An unknown key early and late (reported once), a missing key late
+        // and later still (the first one is the error).
+        let unk = replace_nth(&clean, b"\x02id", b"\x02ie", 2500);
+        variants.push(replace_nth(&unk, b"\x02id", b"\x02ie", 10));
+        variants.push(unk);
+        let miss = replace_nth(&clean, b"\x0bsum_hessian", b"\x0bsum_hessiaX", 2999);
+        variants.push(replace_nth(
+            &miss,
+            b"\x0bsum_hessian",
+            b"\x0bsum_hessiaX",
+            1700,
+        ));
+        // The first key of the tree nearest the middle, where the runs are cut.
+        variants.push(replace_nth(
+            &clean,
+            b"\x0cbase_weights",
+            b"\x0cbase_weightz",
+            trees / 2,
+        ));
+        for (i, v) in variants.iter().enumerate() {
+            assert_eq!(inspected(v, false), inspected(v, true), "variant {i}");
+        }
+    }
+
+    fn ubjson_parallel_min() -> usize {
+        1 << 20
+    }
+
+    #[test]
+    fn par_runs_covers_every_item_once_in_order() {
+        for n in [0, 1, 63, 64, 65, 127, 1000, 2001] {
+            let items: Vec<usize> = (0..n).collect();
+            let runs = par_runs(items, |first, run: Vec<usize>| {
+                // Each run is told where it starts.
+                assert_eq!(run.first().copied().unwrap_or(first), first);
+                run
+            });
+            assert!(runs.len() <= runs_for(n).max(1));
+            let flat: Vec<usize> = runs.into_iter().flatten().collect();
+            assert_eq!(flat, (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn par_each_keeps_item_order() {
+        let out = par_each((0..5).collect(), |i: u32| i * 10);
+        assert_eq!(out, vec![0, 10, 20, 30, 40]);
+        assert!(par_each(Vec::<u8>::new(), |x| x).is_empty());
     }
 }

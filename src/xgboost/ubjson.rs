@@ -53,7 +53,16 @@ struct Reader<'a> {
     non_l: bool,
     /// Nodes still allowed ([`node_budget`]).
     nodes_left: usize,
+    /// Entries of the objects being read (innermost last).
+    entries: Vec<(String, Node)>,
+    /// Whether a large array of containers may be read on several threads
+    /// (the top-level reader; never the readers of those threads).
+    parallel: bool,
 }
+
+/// Fewest bytes a counted array of containers must span to be read on
+/// several threads.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
 type R<T> = Result<T, DecodeError>;
 
@@ -66,6 +75,8 @@ pub fn parse(bytes: &[u8]) -> R<(Node, UbjFacts)> {
         scalars: [false; 128],
         non_l: false,
         nodes_left: node_budget(bytes.len()),
+        entries: Vec::new(),
+        parallel: true,
     };
     let node = r.value(0)?;
     let set = |flags: &[bool; 128]| -> String {
@@ -187,11 +198,15 @@ impl<'a> Reader<'a> {
     }
 
     fn str_body(&mut self, what: &str) -> R<String> {
+        self.str_ref(what).map(str::to_owned)
+    }
+
+    fn str_ref(&mut self, what: &str) -> R<&'a str> {
         let n = self.length(what, 1)?;
         let at = self.p;
         let raw = self.take(n, what)?;
         match std::str::from_utf8(raw) {
-            Ok(s) => Ok(s.to_owned()),
+            Ok(s) => Ok(s),
             Err(e) => self.err(at + e.valid_up_to(), format!("{what} is not valid UTF-8")),
         }
     }
@@ -271,7 +286,9 @@ impl<'a> Reader<'a> {
 
     fn object(&mut self, at: usize, depth: usize) -> R<Value> {
         let depth = self.enter(at, depth)?;
-        let mut entries = Vec::new();
+        // The entries collect on the shared stack and move into one
+        // exactly sized vector at the end.
+        let base = self.entries.len();
         loop {
             let kat = self.p;
             match self.b.get(self.p) {
@@ -284,9 +301,9 @@ impl<'a> Reader<'a> {
                 }
                 Some(b'}') => {
                     self.p += 1;
-                    return Ok(Value::Object(entries));
+                    return Ok(Value::Object(self.entries.drain(base..).collect()));
                 }
-                Some(b'#' | b'$') if entries.is_empty() && kat == at + 1 => {
+                Some(b'#' | b'$') if self.entries.len() == base && kat == at + 1 => {
                     return self.err(
                         kat,
                         "counted/typed objects ('{#', '{$') are not part of XGBoost's UBJSON",
@@ -315,7 +332,7 @@ impl<'a> Reader<'a> {
             };
             self.spend(kat, 2)?;
             let v = self.value(depth)?;
-            entries.push((key, v));
+            self.entries.push((key, v));
         }
     }
 
@@ -360,6 +377,9 @@ impl<'a> Reader<'a> {
             Some(b'#') => {
                 self.p += 1;
                 let n = self.length("a counted array", 1)?;
+                if let Some(items) = self.counted_in_parallel(n, depth) {
+                    return Ok(try_pack(items));
+                }
                 let mut items = Vec::with_capacity(n.min(self.remaining()).min(self.nodes_left));
                 for _ in 0..n {
                     self.spend(self.p, 1)?;
@@ -380,6 +400,103 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+    }
+}
+
+/// Reading a large counted array of containers (a model's `trees`) on
+/// several threads. UBJSON gives no element sizes, so the split is guessed
+/// and then proved: the array's bytes are cut into runs at the first
+/// occurrence, past evenly spaced points, of the bytes the first element
+/// starts with (XGBoost writes every tree with the same first key). Each
+/// run is read by its own reader that sees only the input up to the end of
+/// its run and may use only its share of the node budget; the guess holds
+/// when every run reads whole elements ending exactly where the next run
+/// starts and together they make the declared count. Then the elements,
+/// read from their true offsets by the same code, are those one pass gives.
+/// Otherwise (a guess inside an element, any error, a run out of budget)
+/// everything read is dropped and the array is read on one thread, which
+/// reports exactly what it always did. The runs cover disjoint bytes and
+/// split the node budget, so memory stays within the one-thread bounds.
+impl Reader<'_> {
+    fn counted_in_parallel(&mut self, n: usize, depth: usize) -> Option<Vec<Node>> {
+        let start = self.p;
+        let first = *self.b.get(start)?;
+        let runs = super::runs_for(n);
+        if !self.parallel
+            || runs <= 1
+            || !matches!(first, b'{' | b'[')
+            || self.remaining() < 2 * PARALLEL_MIN_BYTES
+        {
+            return None;
+        }
+        let needle = self.b.get(start..start + 16)?;
+        let span = self.remaining();
+        let mut cuts = vec![start];
+        for r in 1..runs {
+            let from = (start + span / runs * r).max(cuts[cuts.len() - 1] + 1);
+            let found = self.b.get(from..).and_then(|rest| {
+                rest.windows(needle.len())
+                    .position(|w| w[0] == needle[0] && w == needle)
+            });
+            if let Some(at) = found {
+                cuts.push(from + at);
+            }
+        }
+        if cuts.len() < 2 {
+            return None;
+        }
+        let budget = self.nodes_left / cuts.len();
+        let ends: Vec<Option<usize>> = cuts[1..].iter().copied().map(Some).chain([None]).collect();
+        let whole = self.b;
+        let work: Vec<(usize, Option<usize>)> = cuts.iter().copied().zip(ends).collect();
+        let results = super::par_each(work, |(from, end)| {
+            let mut r = Reader {
+                b: whole.get(..end.unwrap_or(whole.len()))?,
+                p: from,
+                typed: [false; 128],
+                scalars: [false; 128],
+                non_l: false,
+                nodes_left: budget,
+                entries: Vec::new(),
+                parallel: false,
+            };
+            let mut items = Vec::new();
+            // A run ends where the next begins; the last one where its
+            // elements stop (at most `n` in all).
+            while items.len() < n
+                && match end {
+                    Some(e) => r.p < e,
+                    None => r.b.get(r.p) == Some(&first),
+                }
+            {
+                r.spend(r.p, 1).ok()?;
+                items.push(r.value(depth).ok()?);
+            }
+            // A run that stopped short of the next one's start was cut
+            // inside an element.
+            (end.is_none_or(|e| r.p == e)).then_some((items, r))
+        });
+
+        let results: Vec<(Vec<Node>, Reader<'_>)> = results.into_iter().collect::<Option<_>>()?;
+        if results.iter().map(|(part, _)| part.len()).sum::<usize>() != n {
+            return None;
+        }
+        let mut items = Vec::with_capacity(n);
+        let mut used = 0;
+        for (part, r) in results {
+            items.extend(part);
+            used += budget - r.nodes_left;
+            for (mine, theirs) in self.typed.iter_mut().zip(r.typed) {
+                *mine |= theirs;
+            }
+            for (mine, theirs) in self.scalars.iter_mut().zip(r.scalars) {
+                *mine |= theirs;
+            }
+            self.non_l |= r.non_l;
+            self.p = r.p;
+        }
+        self.nodes_left -= used;
+        Some(items)
     }
 }
 

@@ -30,6 +30,7 @@ pub struct TreeStats {
     pub categorical_splits: usize,
 }
 
+#[derive(Default)]
 struct Sink {
     findings: Vec<Finding>,
     counts: BTreeMap<String, (usize, Severity)>,
@@ -41,6 +42,21 @@ impl Sink {
         e.0 += 1;
         if e.0 <= MAX_PER_CODE {
             self.findings.push(f);
+        }
+    }
+
+    /// Appends what `later` collected, as if its findings had been pushed
+    /// here one by one: `later` lists the first [`MAX_PER_CODE`] of each
+    /// code it saw, which include every one this sink still has room for.
+    fn absorb(&mut self, later: Sink) {
+        for f in later.findings {
+            self.push(f);
+        }
+        for (code, (n, sev)) in later.counts {
+            let unlisted = n.saturating_sub(MAX_PER_CODE);
+            if unlisted > 0 {
+                self.counts.entry(code).or_insert((0, sev)).0 += unlisted;
+            }
         }
     }
 
@@ -63,10 +79,7 @@ impl Sink {
 
 /// Validates a model. Returns the findings and per-tree statistics.
 pub fn validate(m: &Model) -> (Vec<Finding>, Vec<TreeStats>) {
-    let mut s = Sink {
-        findings: Vec::new(),
-        counts: BTreeMap::new(),
-    };
+    let mut s = Sink::default();
     learner(m, &mut s);
     let stats = match &m.booster {
         Booster::Trees(t) => trees(m, t, &mut s),
@@ -399,11 +412,24 @@ fn trees(m: &Model, t: &TreeModel, s: &mut Sink) -> Vec<TreeStats> {
         ));
     }
     let target_k = usize::try_from(m.learner.num_target).unwrap_or(1).max(1);
-    t.trees
-        .iter()
-        .enumerate()
-        .map(|(i, tr)| tree(m, i, tr, target_k, s))
-        .collect()
+    // Trees are validated independently, in runs on several threads for a
+    // large model; each run's findings are merged in tree order, so the
+    // result is that of one pass over the trees.
+    let runs = super::par_runs(t.trees.iter().collect(), |first, run: Vec<&Tree>| {
+        let mut rs = Sink::default();
+        let stats: Vec<TreeStats> = run
+            .into_iter()
+            .enumerate()
+            .map(|(j, tr)| tree(m, first + j, tr, target_k, &mut rs))
+            .collect();
+        (rs, stats)
+    });
+    let mut stats = Vec::with_capacity(t.trees.len());
+    for (rs, st) in runs {
+        s.absorb(rs);
+        stats.extend(st);
+    }
+    stats
 }
 
 fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeStats {
@@ -933,4 +959,45 @@ fn fast_tree(t: &Tree, num_feature: u64) -> Option<TreeStats> {
         }
     }
     (reached + n_deleted == n).then_some(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Findings of two codes, `n` of them, alternating in runs of three.
+    fn findings(n: usize) -> Vec<Finding> {
+        (0..n)
+            .map(|i| {
+                let code = if (i / 3) % 2 == 0 { "a.code" } else { "b.code" };
+                Finding::error(code, format!("finding {i}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn absorbing_runs_equals_one_pass() {
+        for n in [0, 5, 40, 41, 100, 250] {
+            let mut one = Sink::default();
+            findings(n).into_iter().for_each(|f| one.push(f));
+            let one = one.finish();
+            for cuts in [
+                vec![n / 2],
+                vec![1, n / 3, n / 2],
+                vec![n.saturating_sub(1)],
+            ] {
+                let all = findings(n);
+                let mut merged = Sink::default();
+                let mut start = 0;
+                for &c in cuts.iter().chain([n].iter()) {
+                    let c = c.clamp(start, n);
+                    let mut run = Sink::default();
+                    all[start..c].iter().cloned().for_each(|f| run.push(f));
+                    merged.absorb(run);
+                    start = c;
+                }
+                assert_eq!(merged.finish(), one, "n = {n}, cuts {cuts:?}");
+            }
+        }
+    }
 }
