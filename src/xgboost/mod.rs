@@ -682,6 +682,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn parallel_binary_decoding_equals_one_thread() {
+        // A real 1.7.4 binary model with its trees repeated 64 times.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/xgboost/1.7.4/logistic.bin"
+        );
+        let b = std::fs::read(path).expect("fixture");
+        let (m, _) = read_model(&b).expect("fixture parses");
+        let offset = |item: &str| match m.locate(item, None) {
+            Some(Location::Offset(o)) => o as usize,
+            other => panic!("{item}: {other:?}"),
+        };
+        let (param, trees, info) = (offset("num_trees"), offset("trees"), offset("tree_info"));
+        let n = m.trees().len();
+        let copies = 64;
+        let mut big = b[..trees].to_vec();
+        big[param..param + 4].copy_from_slice(&((n * copies) as i32).to_le_bytes());
+        (0..copies).for_each(|_| big.extend(&b[trees..info]));
+        (0..copies).for_each(|_| big.extend(&b[info..info + 4 * n]));
+        big.extend(&b[info + 4 * n..]);
+        let ok = inspected(&big, false);
+        assert!(ok.starts_with("Ok("), "{}", &ok[..ok.len().min(400)]);
+        assert_eq!(ok, inspected(&big, true));
+        let per = info - trees;
+        let mut variants = vec![big[..trees + per * 40 + 100].to_vec()];
+        // Flipped bits in node records of trees in both halves.
+        let mut flipped = big.clone();
+        for k in [3, 20, 40, 63] {
+            let at = trees + per * k + 148 + 20 + 3;
+            flipped[at] ^= 0x80;
+        }
+        variants.push(flipped);
+        for (i, v) in variants.iter().enumerate() {
+            assert_eq!(inspected(v, false), inspected(v, true), "variant {i}");
+        }
+    }
+
     fn ubjson_parallel_min() -> usize {
         1 << 20
     }
