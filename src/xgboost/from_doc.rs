@@ -571,7 +571,8 @@ impl<'f> Ctx<'f> {
                 match p.data {
                     PackedData::Bool(v) => (v, span, Some(BoolRepr::Bool)),
                     PackedData::U8(v) => (
-                        v.iter().map(|&x| x != 0).collect(),
+                        // Converted in place (same size and alignment).
+                        v.into_iter().map(|x| x != 0).collect(),
                         span,
                         Some(BoolRepr::Int),
                     ),
