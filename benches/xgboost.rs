@@ -153,7 +153,7 @@ fn main() {
         }
         if let Some(i) = last {
             println!(
-                "{}: {} trees, {} findings, inspect_file min {:.3} s median {:.3} s over {reps}",
+                "{}: {} trees, {} findings, inspect_file min {:.4} s median {:.4} s over {reps}",
                 PathBuf::from(&path).display(),
                 i.model.trees().len(),
                 i.findings.len(),
