@@ -106,3 +106,63 @@ fn unknown_region_is_a_usage_error_listing_the_valid_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn every_image_uri_matches_the_sagemaker_sdk_data() {
+    // testdata/containers/image-uris.json holds the SDK's repositories, tags
+    // and region -> account maps; every tag x region URI the embedded table
+    // makes must name the same account, repository and tag.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/containers/image-uris.json");
+    let sdk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read image-uris.json")).expect("JSON");
+    let table = sm_pack::container::ContainerTable::builtin().expect("table");
+    let xgb = &sdk["sagemaker-xgboost"];
+    let versions = xgb["versions"].as_object().expect("versions");
+    let regions = xgb["registries"].as_object().expect("registries");
+    let tags: Vec<&str> = table.xgboost.iter().map(|c| c.tag.as_str()).collect();
+    let mut sdk_tags: Vec<&str> = versions.keys().map(String::as_str).collect();
+    sdk_tags.sort();
+    let mut ours = tags.clone();
+    ours.sort();
+    assert_eq!(ours, sdk_tags, "the table's tags are the SDK's");
+    let mut checked = 0;
+    for tag in &tags {
+        for (region, account) in regions {
+            let uri = table.image_uri(tag, region).expect("uri");
+            let account = account.as_str().expect("account");
+            let image_tag = versions[*tag].as_str().expect("image tag");
+            assert!(
+                uri.starts_with(&format!("{account}.dkr.ecr.")),
+                "{tag} {region}: {uri}"
+            );
+            assert!(
+                uri.ends_with(&format!("/sagemaker-xgboost:{image_tag}")),
+                "{tag} {region}: {uri}"
+            );
+            assert!(uri.contains(region.as_str()), "{tag} {region}: {uri}");
+            checked += 1;
+        }
+    }
+    for c in &table.xgboost {
+        assert_eq!(
+            c.graviton_tag.as_deref(),
+            xgb["graviton_tags"][c.tag.as_str()].as_str(),
+            "Graviton tag of {}",
+            c.tag
+        );
+    }
+    let bt = &sdk["blazingtext"];
+    for (region, account) in bt["registries"].as_object().expect("registries") {
+        let uri = table.blazingtext_image_uri(region).expect("uri");
+        let account = account.as_str().expect("account");
+        assert!(
+            uri.starts_with(&format!("{account}.dkr.ecr.")),
+            "{region}: {uri}"
+        );
+        assert!(uri.ends_with("/blazingtext:1"), "{region}: {uri}");
+        checked += 1;
+    }
+    // 10 tags x 37 regions + 37 BlazingText regions.
+    assert_eq!(checked, tags.len() * regions.len() + 37);
+}
