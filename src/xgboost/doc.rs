@@ -52,8 +52,79 @@ pub enum Value {
     /// An array of homogeneous scalars, packed.
     Typed(Packed),
     /// An object; keys in input order (duplicates kept; the last one wins).
-    Object(Vec<(String, Node)>),
+    Object(Vec<(Key, Node)>),
 }
+
+/// An object key. The keys XGBoost writes are borrowed from a static list:
+/// a 2000-tree model has some 30,000 of them, and one allocation each was a
+/// visible part of reading it. Any other key is owned.
+pub type Key = std::borrow::Cow<'static, str>;
+
+/// The [`Key`] for `k`.
+pub fn key(k: &str) -> Key {
+    match KNOWN_KEYS.binary_search(&k) {
+        Ok(i) => Key::Borrowed(KNOWN_KEYS[i]),
+        Err(_) => Key::Owned(k.to_owned()),
+    }
+}
+
+/// [`key`] for a key already owned (no copy when it is not a known one).
+pub fn key_owned(k: String) -> Key {
+    match KNOWN_KEYS.binary_search(&k.as_str()) {
+        Ok(i) => Key::Borrowed(KNOWN_KEYS[i]),
+        Err(_) => Key::Owned(k),
+    }
+}
+
+/// Keys of XGBoost model documents (learner, boosters, trees, objectives,
+/// configurations), sorted for binary search.
+static KNOWN_KEYS: &[&str] = &[
+    "Learner",
+    "attributes",
+    "base_score",
+    "base_weights",
+    "boost_from_average",
+    "categories",
+    "categories_nodes",
+    "categories_segments",
+    "categories_sizes",
+    "cats",
+    "default_left",
+    "feature_names",
+    "feature_types",
+    "gbtree_model_param",
+    "gradient_booster",
+    "id",
+    "iteration_indptr",
+    "learner",
+    "learner_model_param",
+    "left_children",
+    "loss_changes",
+    "model",
+    "name",
+    "num_class",
+    "num_deleted",
+    "num_feature",
+    "num_nodes",
+    "num_parallel_tree",
+    "num_target",
+    "num_trees",
+    "objective",
+    "parents",
+    "reg_loss_param",
+    "right_children",
+    "scale_pos_weight",
+    "size_leaf_vector",
+    "split_conditions",
+    "split_indices",
+    "split_type",
+    "sum_hessian",
+    "tree_info",
+    "tree_param",
+    "trees",
+    "version",
+    "weight_drop",
+];
 
 /// A packed array of homogeneous scalars.
 #[derive(Debug, Clone, PartialEq)]
@@ -383,4 +454,20 @@ pub(crate) fn try_pack(items: Vec<Node>) -> Value {
         stride: 0,
         data_at: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_keys_are_sorted_and_borrowed() {
+        assert!(
+            KNOWN_KEYS.windows(2).all(|w| w[0] < w[1]),
+            "KNOWN_KEYS must stay sorted"
+        );
+        assert!(matches!(key("split_conditions"), Key::Borrowed(_)));
+        assert!(matches!(key_owned("trees".to_string()), Key::Borrowed(_)));
+        assert!(matches!(key("something_else"), Key::Owned(ref k) if k == "something_else"));
+    }
 }

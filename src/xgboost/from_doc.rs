@@ -797,8 +797,8 @@ impl Ctx<'_> {
         };
         let unknown: Vec<(String, u64)> = entries
             .iter()
-            .filter(|(k, _)| !known.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.at))
+            .filter(|(k, _)| !known.contains(&k.as_ref()))
+            .map(|(k, v)| (k.to_string(), v.at))
             .collect();
         for (k, at) in unknown {
             self.unknown_key(pattern, &k, at, &child(path, &k));
@@ -979,7 +979,7 @@ impl Ctx<'_> {
                 for (k, v) in entries {
                     let kp = child(&ap, &k);
                     let s = self.string(v, &kp)?;
-                    attributes.push((k, s));
+                    attributes.push((k.into_owned(), s));
                 }
             }
         }

@@ -10,7 +10,9 @@
 //! ([`crate::xgboost::doc::Packed`]). Nesting is capped at [`MAX_DEPTH`].
 //! Errors carry the byte offset, line and column and the JSON path reached.
 
-use super::doc::{BYTES_PER_NODE, Node, Packed, PackedData, Value, node_budget, try_pack};
+use super::doc::{
+    BYTES_PER_NODE, Key, Node, Packed, PackedData, Value, key_owned, node_budget, try_pack,
+};
 
 /// Maximum nesting depth of arrays/objects (XGBoost documents use ≤ 8;
 /// snapshot configs a few more).
@@ -240,7 +242,7 @@ impl<'a> Parser<'a> {
     fn object(&mut self, depth: usize) -> R<Value> {
         let depth = self.enter(depth)?;
         self.p += 1; // {
-        let mut entries: Vec<(String, Node)> = Vec::new();
+        let mut entries: Vec<(Key, Node)> = Vec::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.p += 1;
@@ -270,7 +272,7 @@ impl<'a> Parser<'a> {
             self.spend(2)?;
             let v = self.value(depth)?;
             self.path.pop();
-            entries.push((key, v));
+            entries.push((key_owned(key), v));
             self.ws();
             match self.peek() {
                 Some(b',') => self.p += 1,

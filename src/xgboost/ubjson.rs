@@ -16,7 +16,7 @@
 //! Every count is checked against the bytes that remain before anything is
 //! allocated, and nesting is capped at [`MAX_DEPTH`].
 
-use super::doc::{BYTES_PER_NODE, Node, Packed, PackedData, Value, node_budget, try_pack};
+use super::doc::{BYTES_PER_NODE, Key, Node, Packed, PackedData, Value, node_budget, try_pack};
 
 /// Maximum nesting depth of arrays/objects.
 pub const MAX_DEPTH: usize = 128;
@@ -54,7 +54,7 @@ struct Reader<'a> {
     /// Nodes still allowed ([`node_budget`]).
     nodes_left: usize,
     /// Entries of the objects being read (innermost last).
-    entries: Vec<(String, Node)>,
+    entries: Vec<(Key, Node)>,
     /// Whether a large array of containers may be read on several threads
     /// (the top-level reader; never the readers of those threads).
     parallel: bool,
@@ -312,8 +312,8 @@ impl<'a> Reader<'a> {
                 Some(_) => {}
             }
             // A key: length marker + bytes (no 'S').
-            let key = match self.str_body("an object key") {
-                Ok(k) => k,
+            let key = match self.str_ref("an object key") {
+                Ok(k) => crate::xgboost::doc::key(k),
                 Err(e)
                     if !e.truncated
                         && e.offset == kat as u64

@@ -312,7 +312,12 @@ fn cats_value<'a>(n: &'a Node, key: Option<(&str, &'a Node)>) -> W<'a> {
         Value::Object(entries) => W::Obj(
             entries
                 .iter()
-                .map(|(k, v)| (Cow::Borrowed(k.as_str()), cats_value(v, Some((k, n)))))
+                .map(|(k, v)| {
+                    (
+                        Cow::Borrowed(k.as_ref()),
+                        cats_value(v, Some((k.as_ref(), n))),
+                    )
+                })
                 .collect(),
         ),
     }
