@@ -1494,6 +1494,21 @@ fn upload_small(env: &TestEnv, bucket: &str, prefix: &str, endpoint: &str, extra
     env.run(&args)
 }
 
+/// A run refused for want of credentials: exit 2 with the credentials error,
+/// and not one request reached S3 (the proxy had seen `before`). Returns the
+/// error message.
+fn refused_for_credentials(run: &Run, proxy: &Proxy, before: usize) -> String {
+    run.fails_with(2);
+    let j = run.json();
+    let message = j["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("no AWS credentials found"), "{j}");
+    assert_eq!(proxy.request_heads().len(), before, "S3 was contacted");
+    message
+}
+
 fn recording_proxy(endpoint: &str) -> Proxy {
     Proxy::start_with(
         port_of(endpoint),
@@ -1603,9 +1618,11 @@ fn credentials_and_region_from_ec2_instance_metadata_imdsv2() {
     );
 }
 
-/// An STS answering AssumeRoleWithWebIdentity for `role_arn` with the given
-/// credentials (an `AccessDenied` error for anything else).
+/// An STS answering `action` (`AssumeRole`, `AssumeRoleWithWebIdentity`)
+/// for `role_arn` with the given credentials (an `AccessDenied` error for
+/// anything else).
 fn fake_sts(
+    action: &'static str,
     role_arn: &'static str,
     key_id: &'static str,
     secret: &'static str,
@@ -1613,7 +1630,7 @@ fn fake_sts(
 ) -> FakeHttp {
     FakeHttp::start(move |r| {
         let ok = r.method == "POST"
-            && r.form_param("Action").as_deref() == Some("AssumeRoleWithWebIdentity")
+            && r.form_param("Action").as_deref() == Some(action)
             && r.form_param("RoleArn").as_deref() == Some(role_arn);
         if !ok {
             return Reply::new(
@@ -1629,18 +1646,16 @@ fn fake_sts(
             200,
             "text/xml",
             format!(
-                "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-                 <AssumeRoleWithWebIdentityResult>\
-                 <SubjectFromWebIdentityToken>system:serviceaccount:ml:uploader</SubjectFromWebIdentityToken>\
+                "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+                 <{action}Result>\
                  <AssumedRoleUser><Arn>{role_arn}/{session_name}</Arn>\
                  <AssumedRoleId>AROAFAKE0000000000001:{session_name}</AssumedRoleId></AssumedRoleUser>\
                  <Credentials><AccessKeyId>{key_id}</AccessKeyId>\
                  <SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{session}</SessionToken>\
                  <Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
-                 <Provider>oidc.example.invalid</Provider><Audience>sts.amazonaws.com</Audience>\
-                 </AssumeRoleWithWebIdentityResult>\
+                 </{action}Result>\
                  <ResponseMetadata><RequestId>fake-1</RequestId></ResponseMetadata>\
-                 </AssumeRoleWithWebIdentityResponse>"
+                 </{action}Response>"
             ),
         )
     })
@@ -1660,7 +1675,13 @@ fn credentials_from_web_identity_token_through_sts() {
     env.unset("AWS_SECRET_ACCESS_KEY");
     let token_file = env.path("web-identity-token");
     std::fs::write(&token_file, JWT).expect("token file");
-    let sts = fake_sts(ROLE_ARN, KEY_ID, SECRET, SESSION);
+    let sts = fake_sts(
+        "AssumeRoleWithWebIdentity",
+        ROLE_ARN,
+        KEY_ID,
+        SECRET,
+        SESSION,
+    );
     let proxy = recording_proxy(&endpoint);
 
     // From the environment, as EKS and CI runners set it.
@@ -1768,15 +1789,11 @@ fn credentials_from_web_identity_token_through_sts() {
         &proxy.endpoint,
         &["--profile", "other"],
     );
-    run.fails_with(2);
-    let j = run.json();
-    let message = j["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("no AWS credentials found"), "{j}");
+    let message = refused_for_credentials(&run, &proxy, before);
     // STS's refusal reads as code and message, not as the SDK's debug text.
-    assert!(message.contains("AccessDenied: not this role"), "{j}");
-    assert!(!message.contains("Error {"), "{j}");
+    assert!(message.contains("AccessDenied: not this role"), "{message}");
+    assert!(!message.contains("Error {"), "{message}");
     assert!(!run.stdout.contains(JWT) && !run.stderr.contains(JWT));
-    assert_eq!(proxy.request_heads().len(), before, "S3 was contacted");
     assert!(s3.get(&bucket, "denied/denied.tar.gz").is_none());
 }
 
@@ -1876,13 +1893,9 @@ fn credentials_from_sso_session_cached_token_and_portal() {
         &proxy.endpoint,
         &["--profile", "dev"],
     );
-    run.fails_with(2);
-    let j = run.json();
-    let message = j["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("no AWS credentials found"), "{j}");
-    assert!(message.contains("the SSO token has expired"), "{j}");
+    let message = refused_for_credentials(&run, &proxy, before);
+    assert!(message.contains("the SSO token has expired"), "{message}");
     assert_eq!(portal.received().len(), 1, "the portal was asked again");
-    assert_eq!(proxy.request_heads().len(), before, "S3 was contacted");
     assert!(!run.stdout.contains(ACCESS_TOKEN) && !run.stderr.contains(ACCESS_TOKEN));
 }
 
@@ -1897,32 +1910,7 @@ fn credentials_from_assume_role_with_a_source_profile() {
     let (mut env, s3, bucket) = setup("assumerole", &endpoint);
     env.unset("AWS_ACCESS_KEY_ID");
     env.unset("AWS_SECRET_ACCESS_KEY");
-    let sts = FakeHttp::start(|r| {
-        if r.method != "POST"
-            || r.form_param("Action").as_deref() != Some("AssumeRole")
-            || r.form_param("RoleArn").as_deref() != Some(ROLE_ARN)
-        {
-            return Reply::new(
-                400,
-                "text/xml",
-                "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>",
-            );
-        }
-        Reply::new(
-            200,
-            "text/xml",
-            format!(
-                "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
-                 <AssumeRoleResult><AssumedRoleUser><Arn>{ROLE_ARN}/s</Arn>\
-                 <AssumedRoleId>AROAFAKE0000000000002:s</AssumedRoleId></AssumedRoleUser>\
-                 <Credentials><AccessKeyId>{KEY_ID}</AccessKeyId>\
-                 <SecretAccessKey>{SECRET}</SecretAccessKey><SessionToken>{SESSION}</SessionToken>\
-                 <Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
-                 </AssumeRoleResult><ResponseMetadata><RequestId>fake-2</RequestId>\
-                 </ResponseMetadata></AssumeRoleResponse>"
-            ),
-        )
-    });
+    let sts = fake_sts("AssumeRole", ROLE_ARN, KEY_ID, SECRET, SESSION);
     // A role in another account, assumed with the keys of a source profile.
     std::fs::write(
         env.path("aws-config"),
