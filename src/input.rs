@@ -103,7 +103,68 @@ pub fn read_regular_file(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     if len > max {
         return Err(too_large(path, what, Some(len), max));
     }
-    read_bounded(file, path, what, Some(len), max)
+    match usize::try_from(len) {
+        Ok(n) if len >= PARALLEL_READ_MIN_BYTES => read_in_pieces(&file, path, n),
+        _ => read_bounded(file, path, what, Some(len), max),
+    }
+}
+
+/// Smallest file [`read_regular_file`] reads with more than one thread.
+const PARALLEL_READ_MIN_BYTES: u64 = 4 << 20;
+
+/// Reads the `len` bytes `file` claims in one piece per CPU, each at its
+/// offset on its own thread: copying a large model out of the page cache is
+/// a good part of the time to inspect it. A file that ends early or goes on
+/// past `len` is [`Error::InputChanged`], as with the sequential read.
+fn read_in_pieces(file: &File, path: &Path, len: usize) -> Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0u8; len];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let piece = len.div_ceil(threads).max(1);
+    let read_piece = |i: usize, buf: &mut [u8]| file.read_exact_at(buf, (i * piece) as u64);
+    let mut spawned_all = true;
+    let mut results = Vec::with_capacity(threads);
+    std::thread::scope(|scope| {
+        let mut pieces = bytes.chunks_mut(piece).enumerate();
+        let first = pieces.next();
+        let handles: Vec<_> = pieces
+            .filter_map(|(i, buf)| {
+                let h = std::thread::Builder::new().spawn_scoped(scope, move || read_piece(i, buf));
+                spawned_all &= h.is_ok();
+                h.ok()
+            })
+            .collect();
+        if let Some((i, buf)) = first {
+            results.push(read_piece(i, buf));
+        }
+        for h in handles {
+            results.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a reading thread panicked"))),
+            );
+        }
+    });
+    if !spawned_all {
+        // A thread could not be started: read it all on this one instead.
+        results = vec![file.read_exact_at(&mut bytes, 0)];
+    }
+    let changed = || Error::InputChanged {
+        path: path.to_path_buf(),
+        expected: len as u64,
+    };
+    for r in results {
+        match r {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(changed()),
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+    }
+    // Nothing may follow: a file that grew since it was measured changed.
+    match file.read_at(&mut [0u8; 1], len as u64) {
+        Ok(0) => Ok(bytes),
+        Ok(_) => Err(changed()),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
 }
 
 /// Opens a model file for reading: a regular file (or a symlink to one),
@@ -182,6 +243,24 @@ pub fn read_stdin(max: u64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_files_read_in_pieces_are_whole_and_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.ubj");
+        let len = (PARALLEL_READ_MIN_BYTES + 12_345) as usize;
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(read_model_file(&path, MAX_MODEL_BYTES).unwrap(), data);
+        let file = File::open(&path).unwrap();
+        // The file holds more, or fewer, bytes than were measured: changed.
+        for claimed in [len - 1, len + 1] {
+            assert!(matches!(
+                read_in_pieces(&file, &path, claimed),
+                Err(Error::InputChanged { expected, .. }) if expected == claimed as u64
+            ));
+        }
+    }
 
     #[test]
     fn refuses_devices_directories_and_fifos() {

@@ -76,53 +76,14 @@ pub fn inspect_bytes(bytes: &[u8]) -> Result<Inspection> {
 /// [`crate::input::MAX_MODEL_BYTES`] (devices, FIFOs and larger files are
 /// refused before anything is read).
 pub fn inspect_file(path: &Path) -> Result<Inspection> {
-    let bytes = read_file(path)?;
+    let bytes = crate::input::read_model_file(path, crate::input::MAX_MODEL_BYTES)?;
     inspect_bytes(&bytes)
 }
 
 /// Reads and validates an XGBoost model file for the packing pipeline.
 pub fn examine_file(path: &Path) -> Result<Examination> {
-    let bytes = read_file(path)?;
+    let bytes = crate::input::read_model_file(path, crate::input::MAX_MODEL_BYTES)?;
     examine_bytes(&bytes)
-}
-
-/// Smallest file read with more than one thread.
-const PARALLEL_READ_MIN_BYTES: u64 = 4 << 20;
-
-/// Reads a model file as [`crate::input::read_model_file`] does (same
-/// checks, same errors), a large one in pieces read at their offsets on
-/// several threads: copying a large model out of the page cache is a good
-/// part of the time to inspect it. Anything unusual (a short read, a file
-/// that grew, an I/O error) reads the file again the ordinary way, which
-/// reports it.
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let max = crate::input::MAX_MODEL_BYTES;
-    let (file, len) = crate::input::open_model_file(path)?;
-    let Some(n) = usize::try_from(len)
-        .ok()
-        .filter(|_| (PARALLEL_READ_MIN_BYTES..=max).contains(&len))
-    else {
-        return crate::input::read_model_file(path, max);
-    };
-    let mut bytes = vec![0u8; n];
-    let piece = n.div_ceil(PARALLEL_MIN_ITEMS).max(64 << 10);
-    let pieces: Vec<(u64, &mut [u8])> = bytes
-        .chunks_mut(piece)
-        .enumerate()
-        .map(|(i, c)| ((i * piece) as u64, c))
-        .collect();
-    let file = &file;
-    let read = par_runs(pieces, |_, run: Vec<(u64, &mut [u8])>| {
-        run.into_iter()
-            .try_for_each(|(at, buf)| file.read_exact_at(buf, at))
-    });
-    let at_end = matches!(file.read_at(&mut [0u8; 1], len), Ok(0));
-    if read.iter().all(std::io::Result::is_ok) && at_end {
-        Ok(bytes)
-    } else {
-        crate::input::read_model_file(path, max)
-    }
 }
 
 /// [`examine_file`] for a model already in memory.
