@@ -121,43 +121,35 @@ fn read_in_pieces(file: &File, path: &Path, len: usize) -> Result<Vec<u8>> {
     let mut bytes = vec![0u8; len];
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let piece = len.div_ceil(threads).max(1);
-    let read_piece = |i: usize, buf: &mut [u8]| file.read_exact_at(buf, (i * piece) as u64);
-    let mut spawned_all = true;
-    let mut results = Vec::with_capacity(threads);
+    // Pieces wait in a queue that the started threads and this one empty
+    // together: if a thread cannot be started, the others read its piece.
+    let queue = std::sync::Mutex::new(bytes.chunks_mut(piece).enumerate().collect::<Vec<_>>());
+    let failures = std::sync::Mutex::new(Vec::new());
+    let read = || {
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some((i, buf)) = next else { break };
+            if let Err(e) = file.read_exact_at(buf, (i * piece) as u64) {
+                failures.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+            }
+        }
+    };
     std::thread::scope(|scope| {
-        let mut pieces = bytes.chunks_mut(piece).enumerate();
-        let first = pieces.next();
-        let handles: Vec<_> = pieces
-            .filter_map(|(i, buf)| {
-                let h = std::thread::Builder::new().spawn_scoped(scope, move || read_piece(i, buf));
-                spawned_all &= h.is_ok();
-                h.ok()
-            })
-            .collect();
-        if let Some((i, buf)) = first {
-            results.push(read_piece(i, buf));
+        for _ in 1..threads {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, read);
         }
-        for h in handles {
-            results.push(
-                h.join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("a reading thread panicked"))),
-            );
-        }
+        read();
     });
-    if !spawned_all {
-        // A thread could not be started: read it all on this one instead.
-        results = vec![file.read_exact_at(&mut bytes, 0)];
-    }
     let changed = || Error::InputChanged {
         path: path.to_path_buf(),
         expected: len as u64,
     };
-    for r in results {
-        match r {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(changed()),
-            Err(e) => return Err(Error::io("read", path, e)),
-        }
+    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = failures.into_iter().next() {
+        return Err(match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => changed(),
+            _ => Error::io("read", path, e),
+        });
     }
     // Nothing may follow: a file that grew since it was measured changed.
     match file.read_at(&mut [0u8; 1], len as u64) {

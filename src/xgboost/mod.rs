@@ -399,40 +399,33 @@ where
     F: Fn(T) -> R + Sync,
 {
     use std::sync::{Mutex, PoisonError};
-    // Each item sits in a slot so that the calling thread can still take it
-    // when its thread cannot be started.
-    let mut slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
-    let Some(last) = slots.pop() else {
-        return Vec::new();
+    // Items wait in a queue that the started threads and the calling thread
+    // empty together (as the predictor's blocks do): if a thread cannot be
+    // started, the others take its share.
+    let n = items.len();
+    let queue = Mutex::new(items.into_iter().enumerate().rev().collect::<Vec<_>>());
+    let results = Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
+    let run = || {
+        loop {
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let Some((i, item)) = next else { break };
+            let r = work(item);
+            results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(r);
+        }
     };
-    let run = |slot: &Mutex<Option<T>>| {
-        slot.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .map(&work)
-    };
-    let run = &run;
-    let out: Vec<Option<R>> = std::thread::scope(|scope| {
-        let spawned: Vec<_> = slots
-            .iter()
-            .map(|slot| {
-                let handle = std::thread::Builder::new().spawn_scoped(scope, move || run(slot));
-                (slot, handle)
-            })
-            .collect();
-        let last = run(&last);
-        let mut out: Vec<Option<R>> = spawned
-            .into_iter()
-            .map(|(slot, handle)| match handle {
-                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                Err(_) => run(slot),
-            })
-            .collect();
-        out.push(last);
-        out
+    std::thread::scope(|scope| {
+        for _ in 1..n {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, run);
+        }
+        run();
     });
-    // Every slot held an item and was taken exactly once.
-    out.into_iter().flatten().collect()
+    // Every item was taken exactly once.
+    results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 fn invalid(format: &str, code: &str, msg: impl Into<String>, loc: Location) -> Error {
