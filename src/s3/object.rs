@@ -226,6 +226,13 @@ pub(crate) struct Uploaded {
 
 /// The tag that carries the digest of an object without `sha256` metadata.
 pub(crate) const DIGEST_TAG: &str = "sha256";
+
+/// The value of the [`DIGEST_TAG`] among an object's tags.
+pub(crate) fn digest_tag(tags: &[aws_sdk_s3::types::Tag]) -> Option<&str> {
+    tags.iter()
+        .find(|t| t.key() == DIGEST_TAG)
+        .map(|t| t.value())
+}
 /// Finding code: the store refused the digest tag (the object is uploaded and verified).
 pub const TAG_SKIPPED: &str = "s3.digest_tag_skipped";
 /// Finding code: the digest tag was set but could not be read back.
@@ -842,12 +849,7 @@ async fn tag_digest(
             return Ok((DigestOnObject::Tag, Some(f)));
         }
     };
-    let value = got
-        .tag_set()
-        .iter()
-        .find(|tag| tag.key() == DIGEST_TAG)
-        .map(|tag| tag.value());
-    match value {
+    match digest_tag(got.tag_set()) {
         Some(v) if v == sha256_hex => Ok((DigestOnObject::Tag, None)),
         Some(v) => Err(UploadError::Verification {
             uri: t.uri(),

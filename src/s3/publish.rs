@@ -5,7 +5,7 @@
 use super::client::{S3Client, S3Settings, Sse, sdk_error};
 use super::error::{Result, UploadError};
 use super::object::{
-    DIGEST_TAG, Method, ObjectWriter, Target, TestHooks, archive_size_bound, part_size_for,
+    Method, ObjectWriter, Target, TestHooks, archive_size_bound, digest_tag, part_size_for,
     put_single,
 };
 use super::scrub::scrub;
@@ -254,12 +254,9 @@ async fn digest_from_tag(
         .send()
         .await;
     match out {
-        Ok(out) => Ok(out
-            .tag_set()
-            .iter()
-            .find(|t| t.key() == DIGEST_TAG)
-            .map(|t| t.value().to_string())
-            .filter(|v| is_sha256_hex(v))),
+        Ok(out) => Ok(digest_tag(out.tag_set())
+            .filter(|v| is_sha256_hex(v))
+            .map(str::to_string)),
         Err(e) => match sdk_error(
             client.endpoint(),
             "GetObjectTagging",
