@@ -391,16 +391,22 @@ pub fn inspect_archive(path: &Path) -> Result<ArchiveListing> {
     Ok(listing)
 }
 
+/// "XGBoost model (JSON), saved by xgboost 1.7.4": how verify and inspect
+/// name a root file the XGBoost reader read.
+fn model_headline(s: &crate::xgboost::Summary) -> String {
+    format!(
+        "XGBoost model ({}), saved by xgboost {}",
+        s.container, s.producer.version
+    )
+}
+
 /// What the XGBoost reader makes of a whole file: `None` when it is not an
 /// XGBoost model at all (the sniffed description stands then).
 fn describe_model(bytes: &[u8]) -> Option<String> {
     match crate::xgboost::inspect_bytes(bytes) {
         Ok(i) => {
             let s = &i.summary;
-            let mut what = format!(
-                "XGBoost model ({}), saved by xgboost {}: {}",
-                s.container, s.producer.version, s.objective
-            );
+            let mut what = format!("{}: {}", model_headline(s), s.objective);
             match (&s.trees, &s.linear) {
                 (Some(t), _) => {
                     what.push_str(&format!(
@@ -1034,10 +1040,7 @@ fn judge_entry(
                 Parsed::Model(i) => {
                     check.validated = true;
                     check.summary = Some(i.summary_json());
-                    check.description = format!(
-                        "XGBoost model ({}), saved by xgboost {}",
-                        i.summary.container, i.summary.producer.version
-                    );
+                    check.description = model_headline(&i.summary);
                     let errors: Vec<&Finding> = i
                         .findings
                         .iter()
