@@ -734,8 +734,14 @@ fn decode_tree(raw: &RawTree<'_>, base: u64, findings: &mut Vec<Finding>) -> (Tr
         stats,
     } = *raw;
     let abs = |p: usize| base + p as u64;
-    let nodes = || nodes.chunks_exact(NODE_SIZE);
-    let stats = || stats.chunks_exact(STAT_SIZE);
+    // Each field into its own array in one pass over the fixed-size records.
+    let (nodes, _) = nodes.as_chunks::<NODE_SIZE>();
+    let (stats, _) = stats.as_chunks::<STAT_SIZE>();
+    let at =
+        |r: &[u8; NODE_SIZE], o: usize| i32::from_le_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+    let st =
+        |r: &[u8; STAT_SIZE], o: usize| f32::from_le_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+    let sindex = |r: &[u8; NODE_SIZE]| at(r, 12) as u32;
     let tree = Tree {
         id: None,
         param: TreeParam {
@@ -746,25 +752,29 @@ fn decode_tree(raw: &RawTree<'_>, base: u64, findings: &mut Vec<Finding>) -> (Tr
             num_roots: Some(i64::from(le_i32(tp, 0))),
             max_depth_field: Some(i64::from(le_i32(tp, 12))),
         },
-        left_children: nodes().map(|c| le_i32(c, 4)).collect(),
-        right_children: nodes().map(|c| le_i32(c, 8)).collect(),
-        parents: nodes().map(|c| le_i32(c, 0) & 0x7FFF_FFFF).collect(),
-        split_indices: nodes()
-            .map(|c| (le_i32(c, 12) as u32 & 0x7FFF_FFFF) as i32)
+        left_children: nodes.iter().map(|r| at(r, 4)).collect(),
+        right_children: nodes.iter().map(|r| at(r, 8)).collect(),
+        parents: nodes.iter().map(|r| at(r, 0) & 0x7FFF_FFFF).collect(),
+        split_indices: nodes
+            .iter()
+            .map(|r| (sindex(r) & 0x7FFF_FFFF) as i32)
             .collect(),
-        split_conditions: nodes().map(|c| le_f32(c, 16)).collect(),
-        default_left: nodes().map(|c| (le_i32(c, 12) as u32) >> 31 == 1).collect(),
+        split_conditions: nodes
+            .iter()
+            .map(|r| f32::from_bits(at(r, 16) as u32))
+            .collect(),
+        default_left: nodes.iter().map(|r| sindex(r) >> 31 == 1).collect(),
         split_type: None,
         categories: None,
-        base_weights: stats().map(|c| le_f32(c, 8)).collect(),
-        loss_changes: stats().map(|c| le_f32(c, 0)).collect(),
-        sum_hessian: stats().map(|c| le_f32(c, 4)).collect(),
-        leaf_child_counts: Some(stats().map(|c| le_i32(c, 12)).collect()),
+        base_weights: stats.iter().map(|r| st(r, 8)).collect(),
+        loss_changes: stats.iter().map(|r| st(r, 0)).collect(),
+        sum_hessian: stats.iter().map(|r| st(r, 4)).collect(),
+        leaf_child_counts: Some(stats.iter().map(|r| st(r, 12).to_bits() as i32).collect()),
         leaf_weights: None,
     };
     // The "is left child" bit of each parent field must agree with the parent's children.
-    for (i, c) in nodes().enumerate().skip(1) {
-        let parent = le_i32(c, 0);
+    for (i, r) in nodes.iter().enumerate().skip(1) {
+        let parent = at(r, 0);
         let is_left = (parent as u32) >> 31 == 1 && parent != -1;
         let Ok(p) = usize::try_from(tree.parents[i]) else {
             continue;
