@@ -62,7 +62,7 @@ pub type Key = std::borrow::Cow<'static, str>;
 
 /// The [`Key`] for `k`.
 pub fn key(k: &str) -> Key {
-    match known_key(k) {
+    match known_key(k.as_bytes()) {
         Some(known) => Key::Borrowed(known),
         None => Key::Owned(k.to_owned()),
     }
@@ -70,7 +70,7 @@ pub fn key(k: &str) -> Key {
 
 /// [`key`] for a key already owned (no copy when it is not a known one).
 pub fn key_owned(k: String) -> Key {
-    match known_key(&k) {
+    match known_key(k.as_bytes()) {
         Some(known) => Key::Borrowed(known),
         None => Key::Owned(k),
     }
@@ -94,13 +94,15 @@ static KEYS_BY_LENGTH: std::sync::LazyLock<Vec<Vec<&'static str>>> =
         by_len
     });
 
-fn known_key(k: &str) -> Option<&'static str> {
-    let first = k.as_bytes().first()?;
+/// The known key spelled by `k`, if any (bytes, so that a reader can skip
+/// the UTF-8 check for the keys it knows).
+pub fn known_key(k: &[u8]) -> Option<&'static str> {
+    let first = k.first()?;
     KEYS_BY_LENGTH
         .get(k.len())?
         .iter()
         .copied()
-        .find(|c| c.as_bytes().first() == Some(first) && *c == k)
+        .find(|c| c.as_bytes().first() == Some(first) && c.as_bytes() == k)
 }
 
 /// Keys of XGBoost model documents (learner, boosters, trees, objectives,

@@ -205,9 +205,26 @@ impl<'a> Reader<'a> {
         let n = self.length(what, 1)?;
         let at = self.p;
         let raw = self.take(n, what)?;
+        self.utf8(raw, at, what)
+    }
+
+    fn utf8(&self, raw: &'a [u8], at: usize, what: &str) -> R<&'a str> {
         match std::str::from_utf8(raw) {
             Ok(s) => Ok(s),
             Err(e) => self.err(at + e.valid_up_to(), format!("{what} is not valid UTF-8")),
+        }
+    }
+
+    /// An object key: a known one is matched on its bytes (no UTF-8 check
+    /// needed), any other is checked and owned.
+    fn key(&mut self) -> R<Key> {
+        let what = "an object key";
+        let n = self.length(what, 1)?;
+        let at = self.p;
+        let raw = self.take(n, what)?;
+        match super::doc::known_key(raw) {
+            Some(k) => Ok(Key::Borrowed(k)),
+            None => Ok(Key::Owned(self.utf8(raw, at, what)?.to_owned())),
         }
     }
 
@@ -312,8 +329,8 @@ impl<'a> Reader<'a> {
                 Some(_) => {}
             }
             // A key: length marker + bytes (no 'S').
-            let key = match self.str_ref("an object key") {
-                Ok(k) => crate::xgboost::doc::key(k),
+            let key = match self.key() {
+                Ok(k) => k,
                 Err(e)
                     if !e.truncated
                         && e.offset == kat as u64
@@ -501,32 +518,44 @@ impl Reader<'_> {
 }
 
 fn decode_typed(t: u8, raw: &[u8]) -> PackedData {
+    // Fixed-size chunks (not `chunks_exact(n)`) so that the byte swaps are
+    // vectorised; `raw` holds a whole number of elements.
     match t {
         b'i' => PackedData::I8(raw.iter().map(|&x| x as i8).collect()),
         b'U' => PackedData::U8(raw.to_vec()),
         b'I' => PackedData::I16(
-            raw.chunks_exact(2)
-                .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            raw.as_chunks()
+                .0
+                .iter()
+                .map(|c| i16::from_be_bytes(*c))
                 .collect(),
         ),
         b'l' => PackedData::I32(
-            raw.chunks_exact(4)
-                .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            raw.as_chunks()
+                .0
+                .iter()
+                .map(|c| i32::from_be_bytes(*c))
                 .collect(),
         ),
         b'L' => PackedData::I64(
-            raw.chunks_exact(8)
-                .map(|c| i64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            raw.as_chunks()
+                .0
+                .iter()
+                .map(|c| i64::from_be_bytes(*c))
                 .collect(),
         ),
         b'd' => PackedData::F32(
-            raw.chunks_exact(4)
-                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            raw.as_chunks()
+                .0
+                .iter()
+                .map(|c| f32::from_be_bytes(*c))
                 .collect(),
         ),
         _ => PackedData::F64(
-            raw.chunks_exact(8)
-                .map(|c| f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            raw.as_chunks()
+                .0
+                .iter()
+                .map(|c| f64::from_be_bytes(*c))
                 .collect(),
         ),
     }

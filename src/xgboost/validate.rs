@@ -609,7 +609,7 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
     if !vector
         && t.split_type
             .as_ref()
-            .is_none_or(|s| s.iter().all(|&x| x == 0))
+            .is_none_or(|s| s.iter().fold(0, |acc, &x| acc | x) == 0)
         && let Some(fast) = fast_tree_ordered(t, m.learner.num_feature)
             .or_else(|| fast_tree(t, m.learner.num_feature))
     {
