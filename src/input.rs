@@ -121,6 +121,7 @@ fn read_in_pieces(file: &File, path: &Path, len: usize) -> Result<Vec<u8>> {
     // Not zeroed first: every byte is written by the reads below before the
     // length is set (a zero fill costs as much as a quarter of the copy).
     let mut bytes: Vec<u8> = Vec::with_capacity(len);
+    advise_huge_pages(&mut bytes);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let piece = len.div_ceil(threads).max(1);
     {
@@ -162,6 +163,35 @@ fn read_in_pieces(file: &File, path: &Path, len: usize) -> Result<Vec<u8>> {
         Err(e) => Err(Error::io("read", path, e)),
     }
 }
+
+/// Asks the kernel to back the buffer's spare capacity with huge pages
+/// where it can (transparent huge pages in `madvise` mode, the common
+/// default): filling a 32 MB buffer otherwise takes 8,000 page faults, which
+/// cost a fresh process more than the copy itself. Advice only: nothing
+/// changes if the kernel declines.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(buf: &mut Vec<u8>) {
+    const HUGE: usize = 2 << 20;
+    let spare = buf.spare_capacity_mut();
+    let start = spare.as_mut_ptr() as usize;
+    let (Some(first), Some(end)) = (
+        start.checked_next_multiple_of(HUGE),
+        start.checked_add(spare.len()),
+    ) else {
+        return;
+    };
+    let last = end - end % HUGE;
+    if last > first {
+        // SAFETY: [first, last) lies inside the allocation this function
+        // borrows; madvise(MADV_HUGEPAGE) neither reads nor writes it.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_: &mut Vec<u8>) {}
 
 fn changed(path: &Path, len: usize) -> Error {
     Error::InputChanged {
