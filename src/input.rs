@@ -185,7 +185,11 @@ fn advise_huge_pages(buf: &mut Vec<u8>) {
         // SAFETY: [first, last) lies inside the allocation this function
         // borrows; madvise(MADV_HUGEPAGE) neither reads nor writes it.
         unsafe {
-            libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE);
+            libc::madvise(
+                first as *mut libc::c_void,
+                last - first,
+                libc::MADV_HUGEPAGE,
+            );
         }
     }
 }
