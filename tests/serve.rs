@@ -381,6 +381,184 @@ fn xgboost_csv_and_json_responses_are_the_real_librarys_predictions() {
     }
 }
 
+/// A request or response body the real SageMaker SDK wrote
+/// (testdata/serve/recordio/generate.py).
+fn recordio(name: &str) -> Vec<u8> {
+    std::fs::read(repo().join("testdata/serve/recordio").join(name)).unwrap()
+}
+
+/// A RecordIO body as its records, each the sorted list of its top-level
+/// protobuf fields (tag and bytes): equal lists are the same messages with
+/// map entries in any order.
+fn framed_entries(body: &[u8]) -> Vec<Vec<(u64, Vec<u8>)>> {
+    fn varint(b: &[u8], p: &mut usize) -> u64 {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = b[*p];
+            *p += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    }
+    let mut records = Vec::new();
+    let mut p = 0;
+    while p < body.len() {
+        assert_eq!(
+            body[p..p + 4],
+            0xced7_230a_u32.to_le_bytes(),
+            "magic at {p}"
+        );
+        let len = u32::from_le_bytes(body[p + 4..p + 8].try_into().unwrap()) as usize;
+        let data = &body[p + 8..p + 8 + len];
+        let mut fields = Vec::new();
+        let mut q = 0;
+        while q < data.len() {
+            let key = varint(data, &mut q);
+            assert_eq!(key & 7, 2, "length-delimited fields only");
+            let n = varint(data, &mut q) as usize;
+            fields.push((key >> 3, data[q..q + n].to_vec()));
+            q += n;
+        }
+        fields.sort();
+        records.push(fields);
+        let end = p + 8 + len;
+        assert!(
+            body[end..end.next_multiple_of(4)].iter().all(|&b| b == 0),
+            "padding"
+        );
+        p = end.next_multiple_of(4);
+    }
+    records
+}
+
+/// `application/x-recordio-protobuf` requests as the SageMaker SDK writes
+/// them (dense float32, dense float64 with labels, sparse) give every tag
+/// the real library's predictions on the same rows.
+#[test]
+fn xgboost_recordio_protobuf_requests_are_the_real_librarys_predictions() {
+    let dir = tmp();
+    let bodies = [
+        ("recordio-protobuf", "dense5.dense-f32.rec"),
+        (
+            "application/x-recordio-protobuf",
+            "dense5.dense-f64-labels.rec",
+        ),
+        ("Application/X-RecordIO-Protobuf", "dense5.sparse-f32.rec"),
+    ]
+    .map(|(ct, name)| (ct, name, recordio(name)));
+    for (file, tag) in SAME_VERSION {
+        let e = entry(file);
+        assert_eq!(
+            e["input"], "inputs/dense5.csv",
+            "{file}: the bodies hold dense5's rows"
+        );
+        let archive = pack(dir.path(), &xgb_dir().join(file), Some(tag));
+        let server = Server::start(dir.path(), &archive, &["--container", tag]);
+        let preds = preds_of(&e);
+        for (ct, name, body) in &bodies {
+            let r = server.post(Some(ct), None, body);
+            assert_eq!(r.status, 200, "{file} in {tag}, {name}: {}", r.text());
+            assert_eq!(r.text(), csv_body(tag, &preds), "{file} in {tag}, {name}");
+        }
+        drop(server);
+    }
+}
+
+/// Selectable output as `application/x-recordio-protobuf`: the records the
+/// container writes (each carries every earlier one too), checked against
+/// the SageMaker SDK's own `Record` class and RecordIO writer; and the
+/// request-side refusals.
+#[test]
+fn xgboost_recordio_protobuf_responses_and_refusals() {
+    let dir = tmp();
+    let archive = pack(
+        dir.path(),
+        &xgb_dir().join("1.7.4/logistic.json"),
+        Some("1.7-1"),
+    );
+    let rec = "application/x-recordio-protobuf";
+    let server = Server::start(
+        dir.path(),
+        &archive,
+        &[
+            "--container",
+            "1.7-1",
+            "--env",
+            "SAGEMAKER_INFERENCE_OUTPUT=predicted_label,probability",
+        ],
+    );
+    let r = server.post(
+        Some(rec),
+        Some(rec),
+        &recordio("dense5-first20.dense-f32.rec"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some(rec));
+    // The same records, lengths and padding; within a record the map
+    // entries may come in another order (protobuf leaves map order to the
+    // implementation, and each image pins its own).
+    let want = recordio("logistic-1.7.4.selectable.rec");
+    let (ours, theirs) = (framed_entries(&r.body), framed_entries(&want));
+    assert_eq!(ours.len(), 20);
+    assert_eq!(
+        ours, theirs,
+        "the recordio response differs from the container's"
+    );
+    assert_eq!(r.body.len(), want.len());
+    drop(server);
+
+    // Wider than the model: XGBoost 1.2+ refuses the DMatrix (400); +inf is
+    // refused while reading by 1.5+ (415); a CSV body sent as recordio is
+    // named for what it is (415).
+    let server = Server::start(dir.path(), &archive, &["--container", "1.7-1"]);
+    let r = server.post(Some(rec), None, &recordio("dense5-6cols.dense-f32.rec"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("(5 vs. 6)"), "{}", r.text());
+    let r = server.post(Some(rec), None, &recordio("inf.dense-f32.rec"));
+    assert_eq!(r.status, 415, "{}", r.text());
+    assert!(
+        r.text().starts_with("Loading recordio-protobuf data failed with Exception, please ensure data is in recordio-protobuf format: <class 'xgboost.core.XGBoostError'> Input data contains `inf`"),
+        "{}",
+        r.text()
+    );
+    let r = server.post(Some(rec), None, b"1,2,3,4,5\n6,7,8,9,10\n");
+    assert_eq!(r.status, 415, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("does not start with the RecordIO magic 0xced7230a"),
+        "{}",
+        r.text()
+    );
+    let mut cut = recordio("dense5.dense-f32.rec");
+    cut.truncate(100);
+    let r = server.post(Some(rec), None, &cut);
+    assert_eq!(r.status, 415, "{}", r.text());
+    assert!(
+        r.text().contains("record 3 at byte 88 declares"),
+        "{}",
+        r.text()
+    );
+    drop(server);
+
+    // A pickled Booster: the container's own width check (csv's rule).
+    let archive = pack(
+        dir.path(),
+        &xgb_dir().join("1.7.4/logistic.p4.pkl"),
+        Some("1.7-1"),
+    );
+    let server = Server::start(dir.path(), &archive, &["--container", "1.7-1"]);
+    let r = server.post(Some(rec), None, &recordio("dense5-3cols.dense-f32.rec"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("Feature size of recordio-protobuf inference data 3 is not consistent with feature size of trained model 5."),
+        "{}",
+        r.text()
+    );
+}
+
 /// Fixtures served by another tag than their producer's: the container's
 /// predictions recorded by the oracle (tests/oracle/run_matrix.py) under the
 /// tag's pinned xgboost — including a misprediction the container makes.

@@ -436,6 +436,18 @@ impl<'m> XgbEndpoint<'m> {
 
     fn parse(&self, req: &Request<'_>) -> Result<(Input, usize, &'static str), String> {
         let kind = parse_content_type(req.content_type)?;
+        let reject_inf = self.xgb >= (1, 5);
+        if kind == "recordio-protobuf" {
+            // The payload as it came (no strip: the RecordIO magic starts
+            // with a newline byte).
+            return parse_recordio(req.body, reject_inf)
+                .map(|(input, ncol)| (input, ncol, kind))
+                .map_err(|e| {
+                    format!(
+                        "Loading recordio-protobuf data failed with Exception, please ensure data is in recordio-protobuf format: {e}"
+                    )
+                });
+        }
         let body = req.body.trim_ascii();
         let what = if kind == "csv" { "csv" } else { "libsvm" };
         let fail = |e: String| {
@@ -448,7 +460,6 @@ impl<'m> XgbEndpoint<'m> {
                 "<class 'UnicodeDecodeError'>\n 'utf-8' codec can't decode the body: {e}"
             ))
         })?;
-        let reject_inf = self.xgb >= (1, 5);
         let (input, ncol) = if kind == "csv" {
             parse_csv(text, reject_inf).map_err(fail)?
         } else {
@@ -469,9 +480,9 @@ impl<'m> XgbEndpoint<'m> {
                     "Feature size of libsvm inference data {y} is larger than feature size of trained model {x}."
                 )));
             }
-            if kind == "csv" && x != y && x != y + 1 {
+            if (kind == "csv" || kind == "recordio-protobuf") && x != y && x != y + 1 {
                 return Err(bad_request(format!(
-                    "Feature size of csv inference data {y} is not consistent with feature size of trained model {x}."
+                    "Feature size of {kind} inference data {y} is not consistent with feature size of trained model {x}."
                 )));
             }
         }
@@ -624,7 +635,6 @@ impl<'m> XgbEndpoint<'m> {
             return match self.selectable(out, &accept) {
                 Ok(body) => Response::new(200, &accept, body),
                 Err(SelectError::Python(msg)) => Response::text(500, msg),
-                Err(SelectError::NotImplemented(msg)) => Response::text(501, msg),
             };
         }
         if self.env.is_batch() {
@@ -660,7 +670,7 @@ impl<'m> XgbEndpoint<'m> {
     }
 
     /// `_handle_selectable_inference_response`.
-    fn selectable(&self, out: &Out, accept: &str) -> Result<String, SelectError> {
+    fn selectable(&self, out: &Out, accept: &str) -> Result<Vec<u8>, SelectError> {
         let raw = self.env.inference_output.as_deref().unwrap_or("");
         let keys: Vec<String> = raw
             .replace(' ', "")
@@ -757,9 +767,24 @@ impl<'m> XgbEndpoint<'m> {
                 }
             }
             "application/x-recordio-protobuf" => {
-                return Err(SelectError::NotImplemented(
-                    "sm-pack serve does not encode application/x-recordio-protobuf responses (the container does); ask for application/json, application/jsonlines or text/csv".into(),
-                ));
+                // Every value a float32 tensor: a list as it is, a scalar as
+                // a list of one.
+                let floats = |v: &PyVal| -> Vec<f32> {
+                    let one = |v: &PyVal| match v {
+                        PyVal::Int(i) => *i as f32,
+                        PyVal::Float(f) => *f as f32,
+                        PyVal::List(_) => f32::NAN,
+                    };
+                    match v {
+                        PyVal::List(items) => items.iter().map(one).collect(),
+                        other => vec![one(other)],
+                    }
+                };
+                let predictions: Vec<Vec<(String, Vec<f32>)>> = rows
+                    .iter()
+                    .map(|d| d.iter().map(|(k, v)| (k.to_string(), floats(v))).collect())
+                    .collect();
+                return Ok(super::recordio::encode_predictions(&predictions));
             }
             other => {
                 return Err(SelectError::Python(format!(
@@ -767,7 +792,7 @@ impl<'m> XgbEndpoint<'m> {
                 )));
             }
         }
-        Ok(s)
+        Ok(s.into_bytes())
     }
 
     /// One selectable key for one prediction (`_get_predicted_label` …).
@@ -853,8 +878,6 @@ impl<'m> XgbEndpoint<'m> {
 enum SelectError {
     /// What the container's Python raises (500).
     Python(String),
-    /// What sm-pack does not implement (501).
-    NotImplemented(String),
 }
 
 // ---------------------------------------------------------------------------
@@ -1043,9 +1066,7 @@ fn parse_content_type(header: Option<&str>) -> Result<&'static str, String> {
         }
         "libsvm" | "text/libsvm" | "text/x-libsvm" => Ok("libsvm"),
         "parquet" | "application/x-parquet" => Err(format!("Content-type {raw} is not supported.")),
-        "recordio-protobuf" | "application/x-recordio-protobuf" => Err(format!(
-            "sm-pack serve does not decode {raw} request bodies (the container does); send text/csv or text/libsvm"
-        )),
+        "recordio-protobuf" | "application/x-recordio-protobuf" => Ok("recordio-protobuf"),
         _ => Err(format!(
             "{raw} is not an accepted ContentType: {VALID_CONTENT_TYPES}."
         )),
@@ -1154,6 +1175,41 @@ fn parse_csv(text: &str, reject_inf: bool) -> Result<(Input, usize), String> {
     let cols = cols.unwrap_or(0);
     let m = DenseMatrix::new(values, rows, cols).map_err(|e| e.to_string())?;
     Ok((Input::Dense(m), cols))
+}
+
+/// `encoder.recordio_protobuf_to_dmatrix`: one row per record
+/// ([`super::recordio::read_rows`]); XGBoost 1.5+ refuses ±inf.
+fn parse_recordio(body: &[u8], reject_inf: bool) -> Result<(Input, usize), String> {
+    let fail = |e: String| format!("[sm-pack] {e}");
+    let inf = || format!("<class 'xgboost.core.XGBoostError'> {INF_MESSAGE}");
+    match super::recordio::read_rows(body).map_err(fail)? {
+        super::recordio::Rows::Dense { values, rows, cols } => {
+            if reject_inf && values.iter().any(|v| v.is_infinite()) {
+                return Err(inf());
+            }
+            let m = DenseMatrix::new(values, rows, cols).map_err(|e| fail(e.to_string()))?;
+            Ok((Input::Dense(m), cols))
+        }
+        super::recordio::Rows::Sparse {
+            entries,
+            rows,
+            cols,
+        } => {
+            // scipy's COO -> CSR sums duplicate entries; the DMatrix holds
+            // float32.
+            if reject_inf {
+                let mut sums: std::collections::HashMap<(usize, usize), f64> =
+                    std::collections::HashMap::new();
+                for &(r, c, v) in &entries {
+                    *sums.entry((r, c)).or_default() += v;
+                }
+                if sums.values().any(|v| (*v as f32).is_infinite()) {
+                    return Err(inf());
+                }
+            }
+            Ok((Input::Sparse { entries, rows }, cols))
+        }
+    }
 }
 
 /// `_get_sparse_matrix_from_libsvm` + `xgb.DMatrix(csr)`: lines split on
