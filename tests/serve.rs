@@ -465,6 +465,28 @@ fn xgboost_recordio_protobuf_requests_are_the_real_librarys_predictions() {
         }
         drop(server);
     }
+    // A row without any value (the SDK writes the shape alone) predicts
+    // like a CSV row of empty fields.
+    let e = entry("1.7.4/logistic.json");
+    let archive = pack(
+        dir.path(),
+        &xgb_dir().join("1.7.4/logistic.json"),
+        Some("1.7-1"),
+    );
+    let server = Server::start(dir.path(), &archive, &["--container", "1.7-1"]);
+    let input = String::from_utf8(input_of(&e)).unwrap();
+    let lines: Vec<&str> = input.lines().take(3).collect();
+    let csv = format!("{}\n,,,,\n{}", lines[0], lines[2]);
+    let want = server.post(Some("text/csv"), None, csv.as_bytes());
+    assert_eq!(want.status, 200, "{}", want.text());
+    let r = server.post(
+        Some("application/x-recordio-protobuf"),
+        None,
+        &recordio("emptyrow.sparse-f32.rec"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), want.text());
+    assert_eq!(r.text().lines().count(), 3);
 }
 
 /// Selectable output as `application/x-recordio-protobuf`: the records the

@@ -239,7 +239,8 @@ pub(crate) fn read_rows(body: &[u8]) -> Result<Rows, String> {
                 ));
             }
         };
-        let is_sparse = !keys.is_empty();
+        // The SDK writes a sparse row without values as its shape alone.
+        let is_sparse = !keys.is_empty() || (values.is_empty() && matches!(shape, [c] if *c > 0));
         let width = if is_sparse {
             match shape {
                 [cols] => usize::try_from(*cols)
@@ -405,6 +406,39 @@ mod tests {
                 assert_eq!(values[3..], [0.0, -1.0, 3.0]);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_sparse_row_without_values_is_an_empty_row() {
+        let sparse = |keys: &[u64], values: &[f32]| {
+            let mut r = Record::default();
+            r.features.insert(
+                "values".into(),
+                Value {
+                    kind: Some(Kind::Float32Tensor(Float32Tensor {
+                        values: values.to_vec(),
+                        keys: keys.to_vec(),
+                        shape: vec![3],
+                    })),
+                },
+            );
+            prost::Message::encode_to_vec(&r)
+        };
+        for body in [
+            frame(&[sparse(&[], &[]), sparse(&[0, 2], &[1.0, 2.0])]),
+            frame(&[sparse(&[0, 2], &[1.0, 2.0]), sparse(&[], &[])]),
+        ] {
+            match read_rows(&body).unwrap() {
+                Rows::Sparse {
+                    entries,
+                    rows,
+                    cols,
+                } => {
+                    assert_eq!((rows, cols, entries.len()), (2, 3, 2));
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 

@@ -19,6 +19,9 @@ beside it (*.pred.csv):
                                pickled 5-feature model: 400)
   dense5-6cols.dense-f32.rec   a sixth column of zeros (wider than the
                                model: XGBoost 1.2+ refuses it, 400)
+  emptyrow.sparse-f32.rec      dense5's first three rows, the second with
+                               no value at all (the SDK writes that row as
+                               its shape alone)
   inf.dense-f32.rec            one row holding +inf (XGBoost 1.5+ refuses
                                it while reading: 415)
 
@@ -31,7 +34,10 @@ one Record per row with label["predicted_label"] = [int(p > 0.5)] and
 label["probability"] = [p] as float32 tensors, framed by the SDK's RecordIO
 writer. The container never clears the buffer it serialises each record
 into, so record k carries records 1..k one after the other; this file does
-the same (logistic-1.7.4.selectable.rec).
+the same (logistic-1.7.4.selectable.rec). Python's protobuf writes a record's
+map entries in an order that changes from run to run (so does each image's),
+so this one file differs between runs in that order only; the test compares
+records as sets of entries. Every other file is the same on every run.
 """
 
 import io
@@ -92,6 +98,16 @@ write("dense5-3cols.dense-f32.rec", buf.getvalue())
 buf = io.BytesIO()
 write_numpy_to_dense_tensor(buf, np.hstack([X, np.zeros((len(X), 1), dtype=np.float32)]))
 write("dense5-6cols.dense-f32.rec", buf.getvalue())
+
+E = X[:3].copy()
+E[1, :] = np.nan
+present = ~np.isnan(E)
+r, c = np.nonzero(present)
+buf = io.BytesIO()
+write_spmatrix_to_sparse_tensor(
+    buf, scipy.sparse.csr_matrix((E[present], (r, c)), shape=E.shape, dtype=np.float32)
+)
+write("emptyrow.sparse-f32.rec", buf.getvalue())
 
 buf = io.BytesIO()
 write_numpy_to_dense_tensor(buf, np.array([[np.inf, 1, 2, 3, 4]], dtype=np.float32))
