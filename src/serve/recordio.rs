@@ -333,11 +333,41 @@ pub(crate) fn read_rows(body: &[u8]) -> Result<Rows, String> {
 /// serialisations of records 1 … k one after the other (a protobuf parser
 /// reads that as record k: later map entries replace earlier ones); this
 /// writes the same bytes.
-pub(crate) fn encode_predictions(predictions: &[Vec<(String, Vec<f32>)>]) -> Vec<u8> {
+///
+/// The size grows with the square of the rows (~27 MB for 1,000 rows of
+/// two keys); a response over [`MAX_RESPONSE_BYTES`] is refused with a
+/// message instead of built.
+pub(crate) fn encode_predictions(
+    predictions: &[Vec<(String, Vec<f32>)>],
+) -> Result<Vec<u8>, String> {
+    let records: Vec<LabelRecord> = predictions.iter().map(|item| label_record(item)).collect();
+    let mut total: u64 = 0;
+    let mut cumulative_len: u64 = 0;
+    for r in &records {
+        cumulative_len += prost::Message::encoded_len(r) as u64;
+        total += 8 + cumulative_len.next_multiple_of(4);
+    }
+    if total > MAX_RESPONSE_BYTES {
+        return Err(format!(
+            "the container's application/x-recordio-protobuf response to {} rows would be {total} bytes: each record repeats every earlier one, so the size grows with the square of the rows; sm-pack does not build responses over {MAX_RESPONSE_BYTES} bytes (SageMaker's real-time responses stop at 6 MB); send fewer rows per request",
+            records.len()
+        ));
+    }
     let mut cumulative: Vec<u8> = Vec::new();
-    let mut out = Vec::new();
-    for item in predictions {
-        let record = LabelRecord {
+    let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for record in &records {
+        prost::Message::encode_raw(record, &mut cumulative);
+        write_record(&mut out, &cumulative);
+    }
+    Ok(out)
+}
+
+/// Largest selectable RecordIO-protobuf response built (256 MiB).
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+fn label_record(item: &[(String, Vec<f32>)]) -> LabelRecord {
+    {
+        LabelRecord {
             label: item
                 .iter()
                 .map(|(key, values)| LabelEntry {
@@ -351,11 +381,8 @@ pub(crate) fn encode_predictions(predictions: &[Vec<(String, Vec<f32>)>]) -> Vec
                     }),
                 })
                 .collect(),
-        };
-        prost::Message::encode_raw(&record, &mut cumulative);
-        write_record(&mut out, &cumulative);
+        }
     }
-    out
 }
 
 /// Appends one framed RecordIO record.
@@ -485,11 +512,15 @@ mod tests {
                 ("probabilities".to_string(), vec![0.5, 0.5]),
             ],
         ];
-        let body = encode_predictions(&preds);
+        let body = encode_predictions(&preds).unwrap();
         let records = payloads(&body).unwrap();
         assert_eq!(records.len(), 2);
         // Record 2's payload holds record 1's bytes first.
         assert!(records[1].1.starts_with(records[0].1));
+        // The size is computed before anything is built.
+        let many: Vec<_> = (0..5000).map(|_| preds[0].clone()).collect();
+        let e = encode_predictions(&many).unwrap_err();
+        assert!(e.contains("response to 5000 rows would be"), "{e}");
         for (i, (_, data)) in records.iter().enumerate() {
             let r = <Record as prost::Message>::decode(*data).unwrap();
             for (key, want) in &preds[i] {

@@ -635,6 +635,7 @@ impl<'m> XgbEndpoint<'m> {
             return match self.selectable(out, &accept) {
                 Ok(body) => Response::new(200, &accept, body),
                 Err(SelectError::Python(msg)) => Response::text(500, msg),
+                Err(SelectError::TooLarge(msg)) => Response::text(500, msg),
             };
         }
         if self.env.is_batch() {
@@ -784,7 +785,8 @@ impl<'m> XgbEndpoint<'m> {
                     .iter()
                     .map(|d| d.iter().map(|(k, v)| (k.to_string(), floats(v))).collect())
                     .collect();
-                return Ok(super::recordio::encode_predictions(&predictions));
+                return super::recordio::encode_predictions(&predictions)
+                    .map_err(SelectError::TooLarge);
             }
             other => {
                 return Err(SelectError::Python(format!(
@@ -878,6 +880,8 @@ impl<'m> XgbEndpoint<'m> {
 enum SelectError {
     /// What the container's Python raises (500).
     Python(String),
+    /// A response sm-pack will not build (500, with the reason).
+    TooLarge(String),
 }
 
 // ---------------------------------------------------------------------------
