@@ -769,7 +769,12 @@ fn decode_tree(raw: &RawTree<'_>, base: u64, findings: &mut Vec<Finding>) -> (Tr
         base_weights: stats.iter().map(|r| st(r, 8)).collect(),
         loss_changes: stats.iter().map(|r| st(r, 0)).collect(),
         sum_hessian: stats.iter().map(|r| st(r, 4)).collect(),
-        leaf_child_counts: Some(stats.iter().map(|r| st(r, 12).to_bits() as i32).collect()),
+        leaf_child_counts: Some(
+            stats
+                .iter()
+                .map(|r| i32::from_le_bytes([r[12], r[13], r[14], r[15]]))
+                .collect(),
+        ),
         leaf_weights: None,
     };
     // The "is left child" bit of each parent field must agree with the parent's children.
