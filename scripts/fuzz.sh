@@ -7,7 +7,7 @@
 # SECONDS per target (default 60; the acceptance figure is 600). TARGETs
 # default to all of them:
 #   xgb_binary xgb_json xgb_ubjson xgb_pickle xgb_any xgb_predict
-#   fasttext_stream archive_reader manifest_check
+#   fasttext_stream archive_reader manifest_check serve_request
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). It runs on the
 # stable toolchain: RUSTC_BOOTSTRAP=1 lets stable rustc accept the nightly
@@ -44,7 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-ALL_TARGETS=(xgb_binary xgb_json xgb_ubjson xgb_pickle xgb_any xgb_predict fasttext_stream archive_reader manifest_check)
+ALL_TARGETS=(xgb_binary xgb_json xgb_ubjson xgb_pickle xgb_any xgb_predict fasttext_stream archive_reader manifest_check serve_request)
 seconds=60
 if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
     seconds=$1
@@ -133,6 +133,24 @@ pack_seed xgboost testdata/xgboost/1.0.0/logistic.bin logistic-bin
 pack_seed xgboost testdata/xgboost/1.5.2/logistic.p4.pkl logistic-pkl
 pack_seed fasttext testdata/fasttext/sup_hs.bin sup-hs
 pack_seed fasttext testdata/fasttext/sup_ngrams_qcut.ftz qcut
+# Serve requests: a selector byte (endpoint, Content-Type, Accept; see
+# fuzz/src/lib.rs serve_request) before real bodies: the fixture rows as CSV
+# and libsvm, and the RecordIO-protobuf bodies the SageMaker SDK wrote.
+serve_seed() { # serve_seed SELECTOR_HEX NAME FILE
+    { printf "\\x$1"; head -c 16384 "$3"; } >"$seeds/serve_request/$2"
+}
+serve_seed 05 csv-1.7 testdata/xgboost/inputs/dense5.csv
+serve_seed 25 csv-json-selectable testdata/xgboost/inputs/dense5.csv
+serve_seed 06 csv-3.0-batch testdata/xgboost/inputs/dense5.csv
+serve_seed 07 csv-0.90 testdata/xgboost/inputs/dense5.csv
+sed 's/^/0 /; s/,/ 1:/; s/,/ 2:/; s/,/ 3:/; s/,/ 4:/' testdata/xgboost/inputs/dense5.csv | head -c 16384 >"$scratch/libsvm.txt"
+serve_seed 08 libsvm testdata/xgboost/inputs/wide50.csv
+serve_seed 08 libsvm-dense5 "$scratch/libsvm.txt"
+for f in testdata/serve/recordio/*.rec; do
+    n=$(basename "$f" .rec)
+    serve_seed 0c "rec-$n" "$f"
+    serve_seed 51 "rec-selectable-$n" "$f"
+done
 for t in "${ALL_TARGETS[@]}"; do
     printf '  %-16s %5d seeds\n' "$t" "$(find "$seeds/$t" -type f | wc -l)"
 done

@@ -781,3 +781,68 @@ fn the_writer_refuses_a_fifo_without_waiting_for_a_writer() {
     assert!(e.contains("not a regular file"), "{e}");
     assert_eq!(listing(dir.path()), vec!["xgboost-model".to_string()]);
 }
+
+// ------------------------------------------------------------------ serve
+
+/// fuzz `serve_request` (2026-11-26): a 17 KB libsvm body answered with
+/// selectable RecordIO-protobuf output made a ~60 MB response, because the
+/// container's records each repeat every earlier one (the size grows with
+/// the square of the rows). The response is now sized first; one over
+/// 32 MiB is a 500 that says so, and nothing near its size is allocated.
+#[test]
+fn quadratic_recordio_responses_are_sized_before_they_are_built() {
+    use sm_pack::serve::{ContainerEnv, Endpoint, Load, LoadOptions, Request, load};
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_in(
+        dir.path(),
+        &[
+            "xgboost",
+            repo()
+                .join("testdata/xgboost/3.0.5/softprob.ubj")
+                .to_str()
+                .unwrap(),
+            "--container",
+            "3.0-5",
+            "-o",
+            "model.tar.gz",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let opts = LoadOptions::new(Target::Xgboost(Some("3.0-5".into())));
+    let Load::Ready(models) = load(&dir.path().join("model.tar.gz"), &opts).unwrap() else {
+        panic!("refused");
+    };
+    let mut env = ContainerEnv::default();
+    env.set(
+        "SAGEMAKER_INFERENCE_OUTPUT",
+        "predicted_label,probability,probabilities",
+    )
+    .unwrap();
+    let endpoint = Endpoint::new(&models, env).unwrap();
+    let ask = |rows: usize| {
+        let body = "0 1:0.5 2:-1.25\n".repeat(rows);
+        peak_of(|| {
+            endpoint.invoke(&Request {
+                content_type: Some("text/libsvm"),
+                accept: Some("application/x-recordio-protobuf"),
+                body: body.as_bytes(),
+            })
+        })
+    };
+    let (r, peak) = ask(300);
+    assert_eq!(r.status, 200, "{}", r.body_text());
+    assert!(
+        r.body.len() > 2 * MIB && peak < r.body.len() + 8 * MIB,
+        "{} bytes, peak {peak}",
+        r.body.len()
+    );
+    let (r, peak) = ask(3000);
+    assert_eq!(r.status, 500);
+    let text = r.body_text();
+    assert!(
+        text.contains("response to 3000 rows would be")
+            && text.contains("send fewer rows per request"),
+        "{text}"
+    );
+    assert!(peak < 8 * MIB, "peak {peak}");
+}

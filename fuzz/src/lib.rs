@@ -35,6 +35,95 @@ pub fn xgb_inspect(data: &[u8]) {
     }
 }
 
+/// `sm-pack serve`'s request handling, as a client on the network drives
+/// it: the first byte picks the endpoint (XGBoost 1.7-1 plain or with
+/// selectable output, 3.2-0 with selectable output in batch mode, 0.90-2),
+/// the `Content-Type` (none, CSV, libsvm, RecordIO-protobuf, JSON) and the
+/// `Accept`; the rest is the body. Every request must get a status.
+pub fn serve_request(data: &[u8]) {
+    use sm_pack::serve::Request;
+    const TYPES: [Option<&str>; 8] = [
+        None,
+        Some("text/csv"),
+        Some("text/libsvm"),
+        Some("application/x-recordio-protobuf"),
+        Some("recordio-protobuf"),
+        Some("text/csv; label_size=1"),
+        Some("application/json"),
+        Some("text/x-libsvm"),
+    ];
+    const ACCEPTS: [Option<&str>; 4] = [
+        None,
+        Some("application/json"),
+        Some("application/x-recordio-protobuf"),
+        Some("text/csv"),
+    ];
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let endpoints = serve_endpoints();
+    let endpoint = &endpoints[usize::from(pick & 3) % endpoints.len()];
+    let r = endpoint.invoke(&Request {
+        content_type: TYPES[usize::from(pick >> 2) & 7],
+        accept: ACCEPTS[usize::from(pick >> 5) & 3],
+        body,
+    });
+    assert!((200..600).contains(&r.status), "status {}", r.status);
+    // Error pages and text responses are text; RecordIO-protobuf is not.
+    if r.content_type.as_deref().is_none_or(|t| !t.contains("protobuf")) {
+        let _ = r.body_text();
+    }
+}
+
+/// The endpoints [`serve_request`] drives, built once: real fixtures packed
+/// by sm-pack into the scratch folder and loaded as the container would.
+fn serve_endpoints() -> &'static [sm_pack::serve::Endpoint<'static>] {
+    use sm_pack::pack::{Family, PackJob, pack};
+    use sm_pack::serve::{ContainerEnv, Endpoint, Load, LoadOptions, load};
+    use sm_pack::verify::Target;
+    static ENDPOINTS: OnceLock<Vec<Endpoint<'static>>> = OnceLock::new();
+    ENDPOINTS.get_or_init(|| {
+        let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/xgboost");
+        let setups: [(&str, &str, &[(&str, &str)]); 4] = [
+            ("1.7.4/logistic.json", "1.7-1", &[]),
+            (
+                "1.7.4/logistic.json",
+                "1.7-1",
+                &[("SAGEMAKER_INFERENCE_OUTPUT", "predicted_label,probabilities,labels,raw_scores,predicted_score")],
+            ),
+            (
+                "3.0.5/softprob.ubj",
+                "3.0-5",
+                &[
+                    ("SAGEMAKER_INFERENCE_OUTPUT", "predicted_label,probability,probabilities"),
+                    ("SAGEMAKER_BATCH", "true"),
+                ],
+            ),
+            ("0.90/logistic.noext", "0.90-2", &[]),
+        ];
+        let mut endpoints = Vec::new();
+        for (i, (model, tag, env)) in setups.iter().enumerate() {
+            let out = scratch().join(format!("serve-{i}.tar.gz"));
+            let mut job = PackJob::new(Family::Xgboost, testdata.join(model), &out)
+                .expect("pack job");
+            job.container = Some(tag.to_string());
+            let packed = pack(&job).expect("fixture packs");
+            assert!(packed.packed, "{model} packs for {tag}");
+            let opts = LoadOptions::new(Target::Xgboost(Some(tag.to_string())));
+            let Load::Ready(models) = load(&out, &opts).expect("archive loads") else {
+                panic!("{model} in {tag}: refused");
+            };
+            let models: &'static _ = Box::leak(Box::new(models));
+            let mut container_env = ContainerEnv::default();
+            for (k, v) in *env {
+                container_env.set(k, v).expect("container variable");
+            }
+            endpoints.push(Endpoint::new(models, container_env).expect("endpoint"));
+        }
+        endpoints
+    })
+}
+
 /// Reader options with small caps, so that inputs a fuzzer can make reach
 /// every limit (the defaults are 256 MiB captures and 100 000 members).
 pub fn small_read_options(capture: CapturePolicy) -> ReadOptions {

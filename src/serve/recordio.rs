@@ -362,8 +362,9 @@ pub(crate) fn encode_predictions(
     Ok(out)
 }
 
-/// Largest selectable RecordIO-protobuf response built (256 MiB).
-pub(crate) const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+/// Largest selectable RecordIO-protobuf response built (32 MiB, ~1,100
+/// rows of two keys; SageMaker's real-time responses stop at 6 MB).
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
 fn label_record(item: &[(String, Vec<f32>)]) -> LabelRecord {
     {
@@ -518,9 +519,9 @@ mod tests {
         // Record 2's payload holds record 1's bytes first.
         assert!(records[1].1.starts_with(records[0].1));
         // The size is computed before anything is built.
-        let many: Vec<_> = (0..5000).map(|_| preds[0].clone()).collect();
+        let many: Vec<_> = (0..2000).map(|_| preds[0].clone()).collect();
         let e = encode_predictions(&many).unwrap_err();
-        assert!(e.contains("response to 5000 rows would be"), "{e}");
+        assert!(e.contains("response to 2000 rows would be"), "{e}");
         for (i, (_, data)) in records.iter().enumerate() {
             let r = <Record as prost::Message>::decode(*data).unwrap();
             for (key, want) in &preds[i] {
