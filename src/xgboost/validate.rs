@@ -883,6 +883,35 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
     st
 }
 
+/// The per-node arrays the fast checks read, each cut to the tree's `n`
+/// nodes.
+struct NodeArrays<'a> {
+    n: usize,
+    left: &'a [i32],
+    right: &'a [i32],
+    parents: &'a [i32],
+    split: &'a [i32],
+    cond: &'a [f32],
+    dl: &'a [bool],
+}
+
+impl<'a> NodeArrays<'a> {
+    /// `None` for an empty tree or when an array is shorter than `n`.
+    fn of(t: &'a Tree) -> Option<Self> {
+        let n = t.len();
+        (n > 0).then_some(())?;
+        Some(NodeArrays {
+            n,
+            left: t.left_children.get(..n)?,
+            right: t.right_children.get(..n)?,
+            parents: t.parents.get(..n)?,
+            split: t.split_indices.get(..n)?,
+            cond: t.split_conditions.get(..n)?,
+            dl: t.default_left.get(..n)?,
+        })
+    }
+}
+
 /// The commonest case, in two tight loops: every node's parent has a
 /// smaller id (XGBoost numbers nodes as it adds them; only a pruned and
 /// regrown tree may reuse a smaller id). The first loop checks what each
@@ -897,19 +926,17 @@ fn tree(m: &Model, ti: usize, t: &Tree, target_k: usize, s: &mut Sink) -> TreeSt
 /// `None` for anything else, which [`fast_tree`] and then the detailed
 /// checks take up. Twice as fast as [`fast_tree`] on a large model.
 fn fast_tree_ordered(t: &Tree, num_feature: u64) -> Option<TreeStats> {
-    let n = t.len();
-    let left = t.left_children.get(..n)?;
-    let right = t.right_children.get(..n)?;
-    let parents = t.parents.get(..n)?;
-    let split = t.split_indices.get(..n)?;
-    let cond = t.split_conditions.get(..n)?;
-    let dl = t.default_left.get(..n)?;
+    let NodeArrays {
+        n,
+        left,
+        right,
+        parents,
+        split,
+        cond,
+        dl,
+    } = NodeArrays::of(t)?;
     let deleted = |i: usize| (split[i] == DELETED_SPLIT_INDEX) & dl[i];
-    if n == 0
-        || u32::try_from(n).is_err()
-        || deleted(0)
-        || (parents[0] != ROOT_PARENT && parents[0] != -1)
-    {
+    if u32::try_from(n).is_err() || deleted(0) || (parents[0] != ROOT_PARENT && parents[0] != -1) {
         return None;
     }
     // Node-local invariants, in a loop the compiler vectorises. A feature
@@ -962,13 +989,15 @@ fn fast_tree_ordered(t: &Tree, num_feature: u64) -> Option<TreeStats> {
 /// the root form a tree: a plain DFS gives the statistics. Returns `None` whenever anything
 /// is irregular (or some node is unreachable), and the detailed checks run.
 fn fast_tree(t: &Tree, num_feature: u64) -> Option<TreeStats> {
-    let n = t.len();
-    let left = t.left_children.get(..n)?;
-    let right = t.right_children.get(..n)?;
-    let parents = t.parents.get(..n)?;
-    let split = t.split_indices.get(..n)?;
-    let cond = t.split_conditions.get(..n)?;
-    let dl = t.default_left.get(..n)?;
+    let NodeArrays {
+        n,
+        left,
+        right,
+        parents,
+        split,
+        cond,
+        dl,
+    } = NodeArrays::of(t)?;
     if parents[0] != ROOT_PARENT && parents[0] != -1 {
         return None;
     }
