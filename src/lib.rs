@@ -53,6 +53,7 @@ pub mod input;
 pub mod manifest;
 pub mod output;
 pub mod pack;
+mod recordio;
 pub mod report;
 #[cfg(feature = "s3")]
 pub mod s3;

@@ -320,6 +320,95 @@ fn stdin_input_works() {
     assert_eq!(stdout(&o), "0.6120294332504272\n");
 }
 
+/// RecordIO-protobuf bodies the SageMaker SDK wrote (dense float32, dense
+/// float64 with labels, sparse) predict the real library's numbers, sniffed
+/// or named; the packing gate takes one as its sample.
+#[test]
+fn recordio_protobuf_inputs_predict_the_library_numbers() {
+    let rec = |name: &str| repo().join("testdata/serve/recordio").join(name);
+    // Both as float32: the library's file holds %.9g, the response Python's repr.
+    let f32s =
+        |t: &str| -> Vec<f32> { numbers(t).into_iter().flatten().map(|v| v as f32).collect() };
+    let want = f32s(&fs::read_to_string(fixture("1.7.4/logistic.pred.csv")).unwrap());
+    assert_eq!(want.len(), 200);
+    for (name, ct) in [
+        ("dense5.dense-f32.rec", None),
+        (
+            "dense5.dense-f64-labels.rec",
+            Some("application/x-recordio-protobuf"),
+        ),
+        ("dense5.sparse-f32.rec", Some("recordio-protobuf")),
+    ] {
+        let (model, input) = (fixture("1.7.4/logistic.json"), rec(name));
+        let mut args = vec!["predict", p(&model), "--input", p(&input)];
+        if let Some(ct) = ct {
+            args.extend(["--content-type", ct]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(f32s(&stdout(&o)), want, "{name}");
+    }
+    // Too narrow for a pickled model, in the container's words.
+    let o = run(&[
+        "predict",
+        p(&fixture("1.7.4/logistic.p4.pkl")),
+        "--container",
+        "1.7-1",
+        "--input",
+        p(&rec("dense5-3cols.dense-f32.rec")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Feature size of recordio-protobuf inference data 3"),
+        "{}",
+        stderr(&o)
+    );
+    // A CSV named as RecordIO says what it found.
+    let o = run(&[
+        "predict",
+        p(&fixture("1.7.4/logistic.json")),
+        "--content-type",
+        "application/x-recordio-protobuf",
+        "--input",
+        p(&fixture("inputs/dense5.csv")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not start with the RecordIO magic"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The gate: a RecordIO sample against the library's predictions.
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .current_dir(dir.path())
+        .args([
+            "xgboost",
+            p(&fixture("1.7.4/logistic.json")),
+            "--container",
+            "1.7-1",
+            "--sample",
+            p(&rec("dense5.sparse-f32.rec")),
+            "--expect",
+            p(&fixture("1.7.4/logistic.pred.csv")),
+            "-o",
+            "m.tar.gz",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("m.tar.gz.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        m["sample"]["content_type"],
+        "application/x-recordio-protobuf"
+    );
+    assert_eq!(m["sample"]["rows"], 200);
+    assert_eq!(m["sample"]["result"], "pass");
+}
+
 // ------------------------------------------------------------- sample gate
 
 fn pack(dir: &Path, extra: &[&str]) -> std::process::Output {

@@ -158,8 +158,8 @@ pub struct PackArgs {
     /// would mispredict; exit 1 in that case.
     #[arg(long, requires = "container")]
     pub no_convert: bool,
-    /// Sample to predict before packing: XGBoost, a request body (text/csv or text/libsvm
-    /// rows); fastText, text lines. With --expect, packing stops (exit 1, nothing written)
+    /// Sample to predict before packing: XGBoost, a request body (text/csv, text/libsvm
+    /// or application/x-recordio-protobuf rows); fastText, text lines. With --expect, packing stops (exit 1, nothing written)
     /// when the model that goes into the archive predicts anything else.
     #[arg(long, value_name = "FILE", requires = "expect")]
     pub sample: Option<PathBuf>,

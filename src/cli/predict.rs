@@ -12,8 +12,9 @@ use std::path::PathBuf;
 pub struct PredictArgs {
     /// The model file (XGBoost or fastText; detected from the bytes).
     pub model: PathBuf,
-    /// Input rows ("-" reads stdin). XGBoost: a text/csv or text/libsvm request
-    /// body (no header; an empty field or nan is missing). fastText: text lines.
+    /// Input rows ("-" reads stdin). XGBoost: a text/csv, text/libsvm or
+    /// application/x-recordio-protobuf request body (no header; an empty field or
+    /// nan is missing). fastText: text lines.
     #[arg(short, long, default_value = "-")]
     pub input: PathBuf,
     /// fastText: number of labels per line (-1 = all).
@@ -22,9 +23,10 @@ pub struct PredictArgs {
     /// fastText: drop labels whose probability is below this.
     #[arg(long, default_value_t = 0.0)]
     pub threshold: f32,
-    /// XGBoost: the input's content type (default: libsvm when the first line has
-    /// index:value tokens, else csv).
-    #[arg(long, value_name = "TYPE", value_parser = ["text/csv", "text/libsvm", "csv", "libsvm"])]
+    /// XGBoost: the input's content type (default: RecordIO-protobuf when the input
+    /// starts with the RecordIO magic, libsvm when the first line has index:value
+    /// tokens, else csv).
+    #[arg(long, value_name = "TYPE", value_parser = ["text/csv", "text/libsvm", "csv", "libsvm", "application/x-recordio-protobuf", "recordio-protobuf"])]
     pub content_type: Option<String>,
     /// XGBoost: print raw margins (output_margin=True) instead of transformed values.
     #[arg(long)]
@@ -68,19 +70,6 @@ fn is_fasttext(path: &PathBuf) -> Result<bool> {
     Ok(head[..n] == [0xBA, 0x16, 0x4F, 0x2F])
 }
 
-fn read_input(input: &std::path::Path) -> Result<String> {
-    let bytes = read_input_bytes(input)?;
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::Error::new(sm_pack::Error::Usage {
-            message: format!(
-                "{}: the input is not UTF-8 (byte {}); the container decodes request bodies as UTF-8",
-                input.display(),
-                e.utf8_error().valid_up_to()
-            ),
-        })
-    })
-}
-
 /// `sm-pack predict` for an XGBoost model: a request body in, the
 /// container's text/csv (or, with --json, application/json) response out.
 fn run_predict_xgboost(ctx: &Ctx, a: &PredictArgs) -> Result<i32> {
@@ -92,7 +81,7 @@ fn run_predict_xgboost(ctx: &Ctx, a: &PredictArgs) -> Result<i32> {
     }
     let bytes = sm_pack::input::read_model_file(&a.model, sm_pack::input::MAX_MODEL_BYTES)?;
     let (model, _) = sm_pack::xgboost::read_model(&bytes)?;
-    let body = read_input(&a.input)?;
+    let body = read_input_bytes(&a.input)?;
     let content_type = a.content_type.as_deref().and_then(ContentType::parse);
     let shift = match &a.container {
         Some(tag) => predict::container_shifts_libsvm(tag)?,
@@ -100,7 +89,7 @@ fn run_predict_xgboost(ctx: &Ctx, a: &PredictArgs) -> Result<i32> {
     };
     let num_feature = usize::try_from(model.learner.num_feature).unwrap_or(usize::MAX);
     let (rows, ct) =
-        predict::parse_request(&body, content_type, shift, num_feature.saturating_add(1))?;
+        predict::parse_request_bytes(&body, content_type, shift, num_feature.saturating_add(1))?;
     let preds = match &a.container {
         Some(tag) => {
             // serve_utils.predict checks the feature count of pickled models only.

@@ -45,7 +45,6 @@ mod blazingtext;
 #[cfg(feature = "serve")]
 pub mod http;
 mod pyfmt;
-mod recordio;
 mod xgb;
 
 use crate::archive::reader::{self, CapturePolicy, ReadOptions};

@@ -785,7 +785,7 @@ impl<'m> XgbEndpoint<'m> {
                     .iter()
                     .map(|d| d.iter().map(|(k, v)| (k.to_string(), floats(v))).collect())
                     .collect();
-                return super::recordio::encode_predictions(&predictions)
+                return crate::recordio::encode_predictions(&predictions)
                     .map_err(SelectError::TooLarge);
             }
             other => {
@@ -1182,19 +1182,19 @@ fn parse_csv(text: &str, reject_inf: bool) -> Result<(Input, usize), String> {
 }
 
 /// `encoder.recordio_protobuf_to_dmatrix`: one row per record
-/// ([`super::recordio::read_rows`]); XGBoost 1.5+ refuses ±inf.
+/// ([`crate::recordio::read_rows`]); XGBoost 1.5+ refuses ±inf.
 fn parse_recordio(body: &[u8], reject_inf: bool) -> Result<(Input, usize), String> {
     let fail = |e: String| format!("[sm-pack] {e}");
     let inf = || format!("<class 'xgboost.core.XGBoostError'> {INF_MESSAGE}");
-    match super::recordio::read_rows(body).map_err(fail)? {
-        super::recordio::Rows::Dense { values, rows, cols } => {
+    match crate::recordio::read_rows(body).map_err(fail)? {
+        crate::recordio::Rows::Dense { values, rows, cols } => {
             if reject_inf && values.iter().any(|v| v.is_infinite()) {
                 return Err(inf());
             }
             let m = DenseMatrix::new(values, rows, cols).map_err(|e| fail(e.to_string()))?;
             Ok((Input::Dense(m), cols))
         }
-        super::recordio::Rows::Sparse {
+        crate::recordio::Rows::Sparse {
             entries,
             rows,
             cols,

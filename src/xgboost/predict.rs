@@ -1794,6 +1794,11 @@ pub enum ContentType {
     /// are missing.
     #[serde(rename = "text/libsvm")]
     Libsvm,
+    /// `application/x-recordio-protobuf`: SageMaker `Record` messages in
+    /// RecordIO framing, one row per record (the `values` feature), as the
+    /// SageMaker SDK writes them; NaN or an absent sparse entry is missing.
+    #[serde(rename = "application/x-recordio-protobuf")]
+    RecordioProtobuf,
 }
 
 impl ContentType {
@@ -1802,10 +1807,12 @@ impl ContentType {
         match self {
             ContentType::Csv => "text/csv",
             ContentType::Libsvm => "text/libsvm",
+            ContentType::RecordioProtobuf => "application/x-recordio-protobuf",
         }
     }
 
-    /// Parses `text/csv`, `csv`, `text/libsvm`, `text/x-libsvm`, `libsvm`.
+    /// Parses `text/csv`, `csv`, `text/libsvm`, `text/x-libsvm`, `libsvm`,
+    /// `application/x-recordio-protobuf`, `recordio-protobuf`.
     pub fn parse(s: &str) -> Option<ContentType> {
         let s = s
             .split(';')
@@ -1816,6 +1823,9 @@ impl ContentType {
         match s.as_str() {
             "text/csv" | "csv" => Some(ContentType::Csv),
             "text/libsvm" | "text/x-libsvm" | "libsvm" => Some(ContentType::Libsvm),
+            "application/x-recordio-protobuf" | "recordio-protobuf" => {
+                Some(ContentType::RecordioProtobuf)
+            }
             _ => None,
         }
     }
@@ -1974,7 +1984,7 @@ pub fn parse_libsvm(body: &str, shift_one_based: bool, max_cols: usize) -> Resul
     DenseMatrix::new(sums.into_iter().map(|v| v as f32).collect(), rows, cols)
 }
 
-/// Parses a request body of either content type (`None`: sniffed).
+/// Parses a text request body, CSV or libsvm (`None`: sniffed).
 /// `max_cols` bounds libsvm indices; `shift_one_based` as in [`parse_libsvm`].
 pub fn parse_request(
     body: &str,
@@ -1982,12 +1992,70 @@ pub fn parse_request(
     shift_one_based: bool,
     max_cols: usize,
 ) -> Result<(DenseMatrix, ContentType)> {
-    let ct = content_type.unwrap_or_else(|| ContentType::sniff(body));
+    parse_request_bytes(body.as_bytes(), content_type, shift_one_based, max_cols)
+}
+
+/// Parses a request body of any content type (`None`: sniffed; a body that
+/// starts with the RecordIO magic is RecordIO-protobuf). Text bodies must
+/// be UTF-8; `max_cols` bounds libsvm indices and sparse RecordIO widths.
+pub fn parse_request_bytes(
+    body: &[u8],
+    content_type: Option<ContentType>,
+    shift_one_based: bool,
+    max_cols: usize,
+) -> Result<(DenseMatrix, ContentType)> {
+    let recordio = body.starts_with(&crate::recordio::MAGIC.to_le_bytes());
+    let ct = match content_type {
+        Some(ct) => ct,
+        None if recordio => ContentType::RecordioProtobuf,
+        None => ContentType::sniff(&String::from_utf8_lossy(&body[..body.len().min(4096)])),
+    };
+    if ct == ContentType::RecordioProtobuf {
+        return Ok((parse_recordio(body, max_cols)?, ct));
+    }
+    let text = std::str::from_utf8(body).map_err(|e| {
+        usage(format!(
+            "the input is not UTF-8 text (byte {}); {} bodies are text",
+            e.valid_up_to(),
+            ct.mime()
+        ))
+    })?;
     let m = match ct {
-        ContentType::Csv => parse_csv(body)?,
-        ContentType::Libsvm => parse_libsvm(body, shift_one_based, max_cols)?,
+        ContentType::Csv => parse_csv(text)?,
+        ContentType::Libsvm => parse_libsvm(text, shift_one_based, max_cols)?,
+        ContentType::RecordioProtobuf => parse_recordio(body, max_cols)?,
     };
     Ok((m, ct))
+}
+
+/// A RecordIO-protobuf body as rows (dense as they are; sparse rows with
+/// their absent entries missing and duplicates summed, as scipy's CSR).
+fn parse_recordio(body: &[u8], max_cols: usize) -> Result<DenseMatrix> {
+    match crate::recordio::read_rows(body).map_err(usage)? {
+        crate::recordio::Rows::Dense { values, rows, cols } => DenseMatrix::new(values, rows, cols),
+        crate::recordio::Rows::Sparse {
+            entries,
+            rows,
+            cols,
+        } => {
+            if cols > max_cols {
+                return Err(usage(format!(
+                    "the input has {cols} features (its sparse shape) but the model has {max_cols}"
+                )));
+            }
+            if rows.checked_mul(cols).is_none_or(|n| n > MAX_DENSE_VALUES) {
+                return Err(usage(format!(
+                    "{rows} rows of {cols} features are too many to evaluate at once (at most {MAX_DENSE_VALUES} values); split the input"
+                )));
+            }
+            let mut sums = vec![f64::NAN; rows * cols];
+            for (r, c, v) in entries {
+                let slot = &mut sums[r * cols + c];
+                *slot = if slot.is_nan() { v } else { *slot + v };
+            }
+            DenseMatrix::new(sums.into_iter().map(|v| v as f32).collect(), rows, cols)
+        }
+    }
 }
 
 /// True when container `tag` shifts 1-based libsvm indices (the 3.2-0 image:
@@ -2012,6 +2080,11 @@ pub fn container_feature_check(
         ContentType::Csv if cols != num_feature && cols + 1 != num_feature => Err(usage(format!(
             "Feature size of text/csv inference data {cols} is not consistent with feature size of trained model {num_feature}."
         ))),
+        ContentType::RecordioProtobuf if cols != num_feature && cols + 1 != num_feature => {
+            Err(usage(format!(
+                "Feature size of recordio-protobuf inference data {cols} is not consistent with feature size of trained model {num_feature}."
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -2456,13 +2529,19 @@ pub fn run_sample_gate(
 ) -> Result<SampleOutcome> {
     let (input, expected, mut record) = gate.read()?;
     let evaluated = (|| -> Result<(SampleComparison, ContentType, String)> {
-        let input = std::str::from_utf8(&input).map_err(|e| {
-            usage(format!(
-                "{}: not UTF-8 text (byte {})",
-                gate.input.display(),
-                e.valid_up_to()
-            ))
-        })?;
+        // The sample is a request body (CSV, libsvm or RecordIO-protobuf);
+        // the expected predictions are text.
+        let is_text = input.starts_with(&crate::recordio::MAGIC.to_le_bytes())
+            || std::str::from_utf8(&input).is_ok();
+        if !is_text {
+            let e = std::str::from_utf8(&input)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Err(usage(format!(
+                "{}: neither UTF-8 text nor RecordIO-protobuf (byte {e})",
+                gate.input.display()
+            )));
+        }
         let expected = std::str::from_utf8(&expected).map_err(|e| {
             usage(format!(
                 "{}: not UTF-8 text (byte {})",
@@ -2470,7 +2549,7 @@ pub fn run_sample_gate(
                 e.valid_up_to()
             ))
         })?;
-        check_sample(model_bytes, input, expected, gate.tolerance, container)
+        check_sample_bytes(model_bytes, &input, expected, gate.tolerance, container)
     })();
     let (comparison, finding) = match evaluated {
         Err(e) => {
@@ -2530,13 +2609,31 @@ pub fn check_sample(
     tolerance: f64,
     container: Option<&str>,
 ) -> Result<(SampleComparison, ContentType, String)> {
+    check_sample_bytes(
+        model_bytes,
+        sample.as_bytes(),
+        expected,
+        tolerance,
+        container,
+    )
+}
+
+/// [`check_sample`] for a sample of any content type, RecordIO-protobuf
+/// included ([`parse_request_bytes`]).
+pub fn check_sample_bytes(
+    model_bytes: &[u8],
+    sample: &[u8],
+    expected: &str,
+    tolerance: f64,
+    container: Option<&str>,
+) -> Result<(SampleComparison, ContentType, String)> {
     let (model, _) = super::read_model(model_bytes)?;
     let num_feature = usize::try_from(model.learner.num_feature).unwrap_or(usize::MAX);
     let shift = match container {
         Some(tag) => container_shifts_libsvm(tag)?,
         None => false,
     };
-    let (rows, ct) = parse_request(sample, None, shift, num_feature.saturating_add(1))?;
+    let (rows, ct) = parse_request_bytes(sample, None, shift, num_feature.saturating_add(1))?;
     let (pred, semantics) = match container {
         Some(tag) => {
             if model.source.pickle.is_some() {

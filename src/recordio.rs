@@ -3,7 +3,8 @@
 //! them (`write_numpy_to_dense_tensor`, `write_spmatrix_to_sparse_tensor`)
 //! and as the XGBoost container reads requests (ML-IO's
 //! `RecordIOProtobufReader`, then one DMatrix row per record) and writes
-//! selectable-output responses.
+//! selectable-output responses. Used by `serve`, and by `predict` and the
+//! packing gate's sample for the same request bodies.
 //!
 //! Framing: each record is the magic `0xced7230a` (u32, little-endian), a
 //! u32 whose low 29 bits are the payload length (the top 3 bits flag a
@@ -13,7 +14,7 @@
 use std::collections::HashMap;
 
 /// RecordIO's record magic.
-const MAGIC: u32 = 0xced7_230a;
+pub(crate) const MAGIC: u32 = 0xced7_230a;
 
 /// `aialgs.data.Float32Tensor` (also the layout of the 64-bit and int32
 /// tensors, with their own element type).
