@@ -663,6 +663,29 @@ fn cli_convert_writes_or_refuses() {
     assert_eq!(r["conversion"]["check"]["rows"], 200);
     assert_eq!(r["conversion"]["to"]["encoding"], "legacy-binary");
     std::fs::remove_file(dir.path().join("s.bin")).unwrap();
+    // The same rows as a RecordIO-protobuf body the SageMaker SDK wrote.
+    let o = common::run_in(
+        dir.path(),
+        &[
+            "--json",
+            "convert",
+            tdir().join("1.0.0/logistic.json").to_str().unwrap(),
+            "--container",
+            "0.90-1",
+            "--sample",
+            common::repo()
+                .join("testdata/serve/recordio/dense5.sparse-f32.rec")
+                .to_str()
+                .unwrap(),
+            "-o",
+            "s.bin",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["conversion"]["check"]["sample"], "given sample");
+    assert_eq!(r["conversion"]["check"]["rows"], 200);
+    std::fs::remove_file(dir.path().join("s.bin")).unwrap();
     // Usage: legacy binary for 3.2-0.
     let o = common::run_in(
         dir.path(),

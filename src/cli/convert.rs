@@ -53,9 +53,9 @@ pub struct ConvertArgs {
     /// result must still load in the tag.
     #[arg(long, value_name = "VERSION")]
     pub dialect: Option<String>,
-    /// Rows (text/csv or text/libsvm, like a request body) on which the original and the
-    /// converted model must predict the same numbers (default: rows synthesised from the
-    /// model's split thresholds).
+    /// Rows (text/csv, text/libsvm or application/x-recordio-protobuf, like a request
+    /// body) on which the original and the converted model must predict the same numbers
+    /// (default: rows synthesised from the model's split thresholds).
     #[arg(long, value_name = "FILE")]
     pub sample: Option<PathBuf>,
     /// Overwrite the output if it exists.
@@ -77,15 +77,10 @@ pub fn run_convert(ctx: &Ctx, a: &ConvertArgs) -> Result<i32> {
     let (model, _) = sm_pack::xgboost::read_model(&bytes)?;
     let sample = match &a.sample {
         Some(p) => {
-            let bytes = sm_pack::input::read_data_file(p, sm_pack::input::MAX_DATA_BYTES)?;
-            let text = String::from_utf8(bytes).map_err(|e| sm_pack::Error::Input {
-                path: p.clone(),
-                message: format!("is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-                hint: None,
-            })?;
+            let body = sm_pack::input::read_data_file(p, sm_pack::input::MAX_DATA_BYTES)?;
             let cols = usize::try_from(model.learner.num_feature).unwrap_or(usize::MAX);
             let (rows, _) =
-                sm_pack::xgboost::predict::parse_request(&text, None, false, cols.max(1))?;
+                sm_pack::xgboost::predict::parse_request_bytes(&body, None, false, cols.max(1))?;
             Some(rows)
         }
         None => None,
