@@ -1181,6 +1181,16 @@ fn parse_csv(text: &str, reject_inf: bool) -> Result<(Input, usize), String> {
     Ok((Input::Dense(m), cols))
 }
 
+/// True when a sparse entry `(row, column, value)`, its duplicates summed
+/// (scipy's COO → CSR), is ±inf as the float32 the DMatrix holds.
+fn any_summed_entry_infinite(entries: &[(usize, usize, f64)]) -> bool {
+    let mut sorted: Vec<&(usize, usize, f64)> = entries.iter().collect();
+    sorted.sort_by_key(|e| (e.0, e.1));
+    sorted
+        .chunk_by(|a, b| (a.0, a.1) == (b.0, b.1))
+        .any(|same| (same.iter().map(|e| e.2).sum::<f64>() as f32).is_infinite())
+}
+
 /// `encoder.recordio_protobuf_to_dmatrix`: one row per record
 /// ([`crate::recordio::read_rows`]); XGBoost 1.5+ refuses ±inf.
 fn parse_recordio(body: &[u8], reject_inf: bool) -> Result<(Input, usize), String> {
@@ -1199,17 +1209,8 @@ fn parse_recordio(body: &[u8], reject_inf: bool) -> Result<(Input, usize), Strin
             rows,
             cols,
         } => {
-            // scipy's COO -> CSR sums duplicate entries; the DMatrix holds
-            // float32.
-            if reject_inf {
-                let mut sums: std::collections::HashMap<(usize, usize), f64> =
-                    std::collections::HashMap::new();
-                for &(r, c, v) in &entries {
-                    *sums.entry((r, c)).or_default() += v;
-                }
-                if sums.values().any(|v| (*v as f32).is_infinite()) {
-                    return Err(inf());
-                }
+            if reject_inf && any_summed_entry_infinite(&entries) {
+                return Err(inf());
             }
             Ok((Input::Sparse { entries, rows }, cols))
         }
@@ -1254,25 +1255,10 @@ fn parse_libsvm(text: &str, shift: bool, reject_inf: bool) -> Result<(Input, usi
     for (r, c, v) in entries {
         out.push((r, (c - shift) as usize, v));
     }
-    if reject_inf {
-        // Checked on the summed float32 values, as the DMatrix holds them.
-        let mut sorted: Vec<&(usize, usize, f64)> = out.iter().collect();
-        sorted.sort_by_key(|e| (e.0, e.1));
-        let mut i = 0;
-        while i < sorted.len() {
-            let mut sum = sorted[i].2;
-            let mut j = i + 1;
-            while j < sorted.len() && (sorted[j].0, sorted[j].1) == (sorted[i].0, sorted[i].1) {
-                sum += sorted[j].2;
-                j += 1;
-            }
-            if (sum as f32).is_infinite() {
-                return Err(format!(
-                    "<class 'xgboost.core.XGBoostError'>\n {INF_MESSAGE}"
-                ));
-            }
-            i = j;
-        }
+    if reject_inf && any_summed_entry_infinite(&out) {
+        return Err(format!(
+            "<class 'xgboost.core.XGBoostError'>\n {INF_MESSAGE}"
+        ));
     }
     Ok((Input::Sparse { entries: out, rows }, ncol))
 }
@@ -1336,6 +1322,16 @@ mod tests {
         assert!(parse_libsvm("a:2", false, false).is_err());
         assert!(parse_libsvm("1:inf 1:-inf", true, false).is_ok());
         assert!(parse_libsvm("1:inf", false, true).is_err());
+    }
+
+    #[test]
+    fn duplicates_are_summed_before_the_inf_check() {
+        let e = |v: &[(usize, usize, f64)]| any_summed_entry_infinite(v);
+        assert!(!e(&[(0, 1, 3e38), (1, 1, 3e38)]));
+        assert!(e(&[(0, 1, 3e38), (1, 1, 1.0), (0, 1, 3e38)]));
+        assert!(!e(&[(0, 1, f64::INFINITY), (0, 1, f64::NEG_INFINITY)]));
+        assert!(e(&[(2, 0, f64::NEG_INFINITY)]));
+        assert!(!e(&[]));
     }
 
     #[test]
