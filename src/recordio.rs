@@ -14,7 +14,12 @@
 use std::collections::HashMap;
 
 /// RecordIO's record magic.
-pub(crate) const MAGIC: u32 = 0xced7_230a;
+const MAGIC: u32 = 0xced7_230a;
+
+/// True when `body` starts like RecordIO (its first record's magic).
+pub(crate) fn starts_with_magic(body: &[u8]) -> bool {
+    body.starts_with(&MAGIC.to_le_bytes())
+}
 
 /// `aialgs.data.Float32Tensor` (also the layout of the 64-bit and int32
 /// tensors, with their own element type).

@@ -1970,15 +1970,31 @@ pub fn parse_libsvm(body: &str, shift_one_based: bool, max_cols: usize) -> Resul
         )));
     }
     let rows = entries.iter().map(|e| e.0 + 1).max().unwrap_or(0);
+    densify(
+        entries
+            .into_iter()
+            .map(|(r, c, v)| (r, (c - shift) as usize, v)),
+        rows,
+        cols,
+    )
+}
+
+/// Sparse entries `(row, column, value)` as dense rows, absent ones missing:
+/// duplicates summed in f64 (scipy's COO → CSR), then narrowed to f32. At
+/// most [`MAX_DENSE_VALUES`] values; the entries lie within `rows × cols`.
+fn densify(
+    entries: impl IntoIterator<Item = (usize, usize, f64)>,
+    rows: usize,
+    cols: usize,
+) -> Result<DenseMatrix> {
     if rows.checked_mul(cols).is_none_or(|n| n > MAX_DENSE_VALUES) {
         return Err(usage(format!(
             "{rows} rows of {cols} features are too many to evaluate at once (at most {MAX_DENSE_VALUES} values); split the input"
         )));
     }
-    // Sum duplicates in f64 (scipy's COO → CSR), then narrow to f32.
-    let mut sums = vec![f64::NAN; rows.saturating_mul(cols)];
+    let mut sums = vec![f64::NAN; rows * cols];
     for (r, c, v) in entries {
-        let slot = &mut sums[r * cols + (c - shift) as usize];
+        let slot = &mut sums[r * cols + c];
         *slot = if slot.is_nan() { v } else { *slot + v };
     }
     DenseMatrix::new(sums.into_iter().map(|v| v as f32).collect(), rows, cols)
@@ -2004,7 +2020,7 @@ pub fn parse_request_bytes(
     shift_one_based: bool,
     max_cols: usize,
 ) -> Result<(DenseMatrix, ContentType)> {
-    let recordio = body.starts_with(&crate::recordio::MAGIC.to_le_bytes());
+    let recordio = crate::recordio::starts_with_magic(body);
     let ct = match content_type {
         Some(ct) => ct,
         None if recordio => ContentType::RecordioProtobuf,
@@ -2043,17 +2059,7 @@ fn parse_recordio(body: &[u8], max_cols: usize) -> Result<DenseMatrix> {
                     "the input has {cols} features (its sparse shape) but the model has {max_cols}"
                 )));
             }
-            if rows.checked_mul(cols).is_none_or(|n| n > MAX_DENSE_VALUES) {
-                return Err(usage(format!(
-                    "{rows} rows of {cols} features are too many to evaluate at once (at most {MAX_DENSE_VALUES} values); split the input"
-                )));
-            }
-            let mut sums = vec![f64::NAN; rows * cols];
-            for (r, c, v) in entries {
-                let slot = &mut sums[r * cols + c];
-                *slot = if slot.is_nan() { v } else { *slot + v };
-            }
-            DenseMatrix::new(sums.into_iter().map(|v| v as f32).collect(), rows, cols)
+            densify(entries, rows, cols)
         }
     }
 }
@@ -2531,8 +2537,8 @@ pub fn run_sample_gate(
     let evaluated = (|| -> Result<(SampleComparison, ContentType, String)> {
         // The sample is a request body (CSV, libsvm or RecordIO-protobuf);
         // the expected predictions are text.
-        let is_text = input.starts_with(&crate::recordio::MAGIC.to_le_bytes())
-            || std::str::from_utf8(&input).is_ok();
+        let is_text =
+            crate::recordio::starts_with_magic(&input) || std::str::from_utf8(&input).is_ok();
         if !is_text {
             let e = std::str::from_utf8(&input)
                 .err()
