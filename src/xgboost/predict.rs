@@ -2537,15 +2537,13 @@ pub fn run_sample_gate(
     let evaluated = (|| -> Result<(SampleComparison, ContentType, String)> {
         // The sample is a request body (CSV, libsvm or RecordIO-protobuf);
         // the expected predictions are text.
-        let is_text =
-            crate::recordio::starts_with_magic(&input) || std::str::from_utf8(&input).is_ok();
-        if !is_text {
-            let e = std::str::from_utf8(&input)
-                .err()
-                .map_or(0, |e| e.valid_up_to());
+        if !crate::recordio::starts_with_magic(&input)
+            && let Err(e) = std::str::from_utf8(&input)
+        {
             return Err(usage(format!(
-                "{}: neither UTF-8 text nor RecordIO-protobuf (byte {e})",
-                gate.input.display()
+                "{}: neither UTF-8 text nor RecordIO-protobuf (byte {})",
+                gate.input.display(),
+                e.valid_up_to()
             )));
         }
         let expected = std::str::from_utf8(&expected).map_err(|e| {
