@@ -642,50 +642,33 @@ fn cli_convert_writes_or_refuses() {
     );
     assert!(!dir.path().join("m.json").exists());
     assert_eq!(common::listing(dir.path()), vec!["out.ubj"]);
-    // A given sample: the check runs on its rows.
-    let o = common::run_in(
-        dir.path(),
-        &[
-            "--json",
-            "convert",
-            tdir().join("1.0.0/logistic.json").to_str().unwrap(),
-            "--container",
-            "0.90-1",
-            "--sample",
-            tdir().join("inputs/dense5.csv").to_str().unwrap(),
-            "-o",
-            "s.bin",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["conversion"]["check"]["sample"], "given sample");
-    assert_eq!(r["conversion"]["check"]["rows"], 200);
-    assert_eq!(r["conversion"]["to"]["encoding"], "legacy-binary");
-    std::fs::remove_file(dir.path().join("s.bin")).unwrap();
-    // The same rows as a RecordIO-protobuf body the SageMaker SDK wrote.
-    let o = common::run_in(
-        dir.path(),
-        &[
-            "--json",
-            "convert",
-            tdir().join("1.0.0/logistic.json").to_str().unwrap(),
-            "--container",
-            "0.90-1",
-            "--sample",
-            common::repo()
-                .join("testdata/serve/recordio/dense5.sparse-f32.rec")
-                .to_str()
-                .unwrap(),
-            "-o",
-            "s.bin",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["conversion"]["check"]["sample"], "given sample");
-    assert_eq!(r["conversion"]["check"]["rows"], 200);
-    std::fs::remove_file(dir.path().join("s.bin")).unwrap();
+    // A given sample: the check runs on its rows, as CSV or as the
+    // RecordIO-protobuf body the SageMaker SDK wrote of the same rows.
+    for sample in [
+        tdir().join("inputs/dense5.csv"),
+        common::repo().join("testdata/serve/recordio/dense5.sparse-f32.rec"),
+    ] {
+        let o = common::run_in(
+            dir.path(),
+            &[
+                "--json",
+                "convert",
+                tdir().join("1.0.0/logistic.json").to_str().unwrap(),
+                "--container",
+                "0.90-1",
+                "--sample",
+                sample.to_str().unwrap(),
+                "-o",
+                "s.bin",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["conversion"]["check"]["sample"], "given sample");
+        assert_eq!(r["conversion"]["check"]["rows"], 200);
+        assert_eq!(r["conversion"]["to"]["encoding"], "legacy-binary");
+        std::fs::remove_file(dir.path().join("s.bin")).unwrap();
+    }
     // Usage: legacy binary for 3.2-0.
     let o = common::run_in(
         dir.path(),
