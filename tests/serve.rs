@@ -564,21 +564,6 @@ fn xgboost_recordio_protobuf_responses_and_refusals() {
         r.text()
     );
     drop(server);
-
-    // A pickled Booster: the container's own width check (csv's rule).
-    let archive = pack(
-        dir.path(),
-        &xgb_dir().join("1.7.4/logistic.p4.pkl"),
-        Some("1.7-1"),
-    );
-    let server = Server::start(dir.path(), &archive, &["--container", "1.7-1"]);
-    let r = server.post(Some(rec), None, &recordio("dense5-3cols.dense-f32.rec"));
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(
-        r.text().contains("Feature size of recordio-protobuf inference data 3 is not consistent with feature size of trained model 5."),
-        "{}",
-        r.text()
-    );
 }
 
 /// Fixtures served by another tag than their producer's: the container's
@@ -917,6 +902,18 @@ fn xgboost_bad_requests_get_the_containers_status_codes() {
     assert_eq!(r.status, 400);
     assert!(
         r.text().contains("Feature size of csv inference data 3 is not consistent with feature size of trained model 5"),
+        "{}",
+        r.text()
+    );
+    // RecordIO-protobuf follows csv's rule, in its own words.
+    let r = server.post(
+        Some("application/x-recordio-protobuf"),
+        None,
+        &recordio("dense5-3cols.dense-f32.rec"),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("Feature size of recordio-protobuf inference data 3 is not consistent with feature size of trained model 5."),
         "{}",
         r.text()
     );
