@@ -343,9 +343,7 @@ pub(crate) fn read_rows(body: &[u8]) -> Result<Rows, String> {
 /// The size grows with the square of the rows (~27 MB for 1,000 rows of
 /// two keys); a response over [`MAX_RESPONSE_BYTES`] is refused with a
 /// message instead of built.
-pub(crate) fn encode_predictions(
-    predictions: &[Vec<(String, Vec<f32>)>],
-) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_predictions(predictions: &[Vec<(&str, Vec<f32>)>]) -> Result<Vec<u8>, String> {
     let records: Vec<LabelRecord> = predictions.iter().map(|item| label_record(item)).collect();
     let mut total: u64 = 0;
     let mut cumulative_len: u64 = 0;
@@ -372,31 +370,28 @@ pub(crate) fn encode_predictions(
 /// rows of two keys; SageMaker's real-time responses stop at 6 MB).
 pub(crate) const MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
-fn label_record(item: &[(String, Vec<f32>)]) -> LabelRecord {
-    {
-        LabelRecord {
-            label: item
-                .iter()
-                .map(|(key, values)| LabelEntry {
-                    key: key.clone(),
-                    value: Some(Value {
-                        kind: Some(Kind::Float32Tensor(Float32Tensor {
-                            values: values.clone(),
-                            keys: Vec::new(),
-                            shape: Vec::new(),
-                        })),
-                    }),
-                })
-                .collect(),
-        }
+fn label_record(item: &[(&str, Vec<f32>)]) -> LabelRecord {
+    LabelRecord {
+        label: item
+            .iter()
+            .map(|(key, values)| LabelEntry {
+                key: key.to_string(),
+                value: Some(Value {
+                    kind: Some(Kind::Float32Tensor(Float32Tensor {
+                        values: values.clone(),
+                        keys: Vec::new(),
+                        shape: Vec::new(),
+                    })),
+                }),
+            })
+            .collect(),
     }
 }
 
 /// Appends one framed RecordIO record.
 fn write_record(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(&MAGIC.to_le_bytes());
-    // Payloads are bounded by the response (predictions of a body of at
-    // most the content-length cap), far below 2^29 bytes.
+    // Payloads are bounded by MAX_RESPONSE_BYTES, far below 2^29 bytes.
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(payload);
     out.resize(out.len().next_multiple_of(4), 0);
@@ -511,12 +506,12 @@ mod tests {
     fn cumulative_payloads_parse_as_each_record() {
         let preds = vec![
             vec![
-                ("predicted_label".to_string(), vec![1.0]),
-                ("probabilities".to_string(), vec![0.25, 0.75]),
+                ("predicted_label", vec![1.0]),
+                ("probabilities", vec![0.25, 0.75]),
             ],
             vec![
-                ("predicted_label".to_string(), vec![0.0]),
-                ("probabilities".to_string(), vec![0.5, 0.5]),
+                ("predicted_label", vec![0.0]),
+                ("probabilities", vec![0.5, 0.5]),
             ],
         ];
         let body = encode_predictions(&preds).unwrap();
@@ -531,7 +526,7 @@ mod tests {
         for (i, (_, data)) in records.iter().enumerate() {
             let r = <Record as prost::Message>::decode(*data).unwrap();
             for (key, want) in &preds[i] {
-                match r.label.get(key).and_then(|v| v.kind.as_ref()) {
+                match r.label.get(*key).and_then(|v| v.kind.as_ref()) {
                     Some(Kind::Float32Tensor(t)) => assert_eq!(&t.values, want),
                     other => panic!("{key}: {other:?}"),
                 }

@@ -781,9 +781,9 @@ impl<'m> XgbEndpoint<'m> {
                         other => vec![one(other)],
                     }
                 };
-                let predictions: Vec<Vec<(String, Vec<f32>)>> = rows
+                let predictions: Vec<Vec<(&str, Vec<f32>)>> = rows
                     .iter()
-                    .map(|d| d.iter().map(|(k, v)| (k.to_string(), floats(v))).collect())
+                    .map(|d| d.iter().map(|(k, v)| (*k, floats(v))).collect())
                     .collect();
                 return crate::recordio::encode_predictions(&predictions)
                     .map_err(SelectError::TooLarge);
