@@ -2000,7 +2000,7 @@ fn densify(
     DenseMatrix::new(sums.into_iter().map(|v| v as f32).collect(), rows, cols)
 }
 
-/// Parses a text request body, CSV or libsvm (`None`: sniffed).
+/// Parses a text request body (`None`: sniffed, CSV or libsvm).
 /// `max_cols` bounds libsvm indices; `shift_one_based` as in [`parse_libsvm`].
 pub fn parse_request(
     body: &str,
@@ -2008,7 +2008,8 @@ pub fn parse_request(
     shift_one_based: bool,
     max_cols: usize,
 ) -> Result<(DenseMatrix, ContentType)> {
-    parse_request_bytes(body.as_bytes(), content_type, shift_one_based, max_cols)
+    let ct = content_type.unwrap_or_else(|| ContentType::sniff(body));
+    Ok((parse_as(body, ct, shift_one_based, max_cols)?, ct))
 }
 
 /// Parses a request body of any content type (`None`: sniffed; a body that
@@ -2036,12 +2037,21 @@ pub fn parse_request_bytes(
             ct.mime()
         ))
     })?;
-    let m = match ct {
-        ContentType::Csv => parse_csv(text)?,
-        ContentType::Libsvm => parse_libsvm(text, shift_one_based, max_cols)?,
-        ContentType::RecordioProtobuf => parse_recordio(body, max_cols)?,
-    };
-    Ok((m, ct))
+    Ok((parse_as(text, ct, shift_one_based, max_cols)?, ct))
+}
+
+/// A text body as `ct` says.
+fn parse_as(
+    text: &str,
+    ct: ContentType,
+    shift_one_based: bool,
+    max_cols: usize,
+) -> Result<DenseMatrix> {
+    match ct {
+        ContentType::Csv => parse_csv(text),
+        ContentType::Libsvm => parse_libsvm(text, shift_one_based, max_cols),
+        ContentType::RecordioProtobuf => parse_recordio(text.as_bytes(), max_cols),
+    }
 }
 
 /// A RecordIO-protobuf body as rows (dense as they are; sparse rows with
