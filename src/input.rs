@@ -72,10 +72,7 @@ fn read_bounded(
     if let Some(l) = len
         && bytes.len() as u64 != l
     {
-        return Err(Error::InputChanged {
-            path: path.to_path_buf(),
-            expected: l,
-        });
+        return Err(changed(path, l));
     }
     Ok(bytes)
 }
@@ -148,7 +145,7 @@ fn read_in_pieces(file: &File, path: &Path, len: usize) -> Result<Vec<u8>> {
         let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = failures.into_iter().next() {
             return Err(match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => changed(path, len),
+                std::io::ErrorKind::UnexpectedEof => changed(path, len as u64),
                 _ => Error::io("read", path, e),
             });
         }
@@ -159,7 +156,7 @@ fn read_in_pieces(file: &File, path: &Path, len: usize) -> Result<Vec<u8>> {
     // Nothing may follow: a file that grew since it was measured changed.
     match file.read_at(&mut [0u8; 1], len as u64) {
         Ok(0) => Ok(bytes),
-        Ok(_) => Err(changed(path, len)),
+        Ok(_) => Err(changed(path, len as u64)),
         Err(e) => Err(Error::io("read", path, e)),
     }
 }
@@ -197,10 +194,11 @@ fn advise_huge_pages(buf: &mut Vec<u8>) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages(_: &mut Vec<u8>) {}
 
-fn changed(path: &Path, len: usize) -> Error {
+/// The file no longer has the `len` bytes it had when measured.
+fn changed(path: &Path, len: u64) -> Error {
     Error::InputChanged {
         path: path.to_path_buf(),
-        expected: len as u64,
+        expected: len,
     }
 }
 
